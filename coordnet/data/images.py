@@ -1,0 +1,146 @@
+"""Images as coordinate data: pixel (row, col) in [−1, 1]² → value in [0, 1]^C.
+
+Sources: a built-in name (images shipped inside scikit-image, so nothing is downloaded) or a path
+to any file imageio reads (PNG, JPEG, TIFF, …; 8- or 16-bit; grey, grey+alpha, RGB, RGBA, palette).
+Alpha channels are dropped.
+
+Protocols (``protocol``):
+- ``memorize``: train on every pixel; the metric is training PSNR (SIREN, FINER, WIRE).
+- ``fourier``: train on pixels [::2, ::2], test on [1::2, 1::2] (Tancik et al. 2020).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import torch
+from torch import Tensor
+
+from coordnet.data.base import CoordDataModule, Protocol
+
+# scikit-image sample images that ship inside the package (checked offline with scikit-image 0.26).
+BUILTIN_IMAGES = (
+    "astronaut", "brick", "camera", "cat", "cell", "checkerboard", "chelsea", "clock", "coffee", "coins",
+    "colorwheel", "grass", "gravel", "horse", "hubble_deep_field", "immunohistochemistry", "logo",
+    "microaneurysms", "moon", "page", "retina", "rocket", "shepp_logan_phantom", "text",
+)
+
+
+def _to_unit_range(array: np.ndarray, source: str) -> np.ndarray:
+    """Integer images scaled by their dtype's maximum; float images must already lie in [0, 1]."""
+    if array.dtype == bool:
+        return array.astype(np.float32)
+    if np.issubdtype(array.dtype, np.integer):
+        info = np.iinfo(array.dtype)
+        if info.min < 0:
+            raise ValueError(f"image {source!r}: signed integer pixels ({array.dtype}) are not supported")
+        return (array / info.max).astype(np.float32)
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all() or array.min() < 0 or array.max() > 1:
+            raise ValueError(f"image {source!r}: float pixels must be finite and in [0, 1], "
+                             f"got range [{np.nanmin(array):g}, {np.nanmax(array):g}]")
+        return array.astype(np.float32)
+    raise ValueError(f"image {source!r}: unsupported pixel type {array.dtype}")
+
+
+def load_image(source: str) -> np.ndarray:
+    """Read ``source`` (a built-in name or a file path) as float32 (H, W, C) in [0, 1], C ∈ {1, 3}.
+
+    Raises:
+        FileNotFoundError: not a file and not a built-in name.
+        ValueError: the file is not a readable 2-D grey/RGB(A) image.
+    """
+    path = Path(source).expanduser()
+    if path.is_file():
+        try:
+            array = np.asarray(iio.imread(path))
+        except Exception as err:  # imageio raises many types, all meaning "not an image it can read"
+            raise ValueError(f"image {source!r}: could not be read as an image ({type(err).__name__}: {err})") \
+                from None
+    elif path.exists():
+        raise ValueError(f"image {source!r}: is a directory, expected an image file")
+    elif source in BUILTIN_IMAGES:
+        import skimage.data
+
+        array = np.asarray(getattr(skimage.data, source)())
+    else:
+        raise FileNotFoundError(
+            f"image {source!r}: no such file, and not a built-in image (built-ins: {', '.join(BUILTIN_IMAGES)})"
+        )
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.ndim != 3 or array.shape[-1] not in (1, 2, 3, 4):
+        raise ValueError(f"image {source!r}: expected a 2-D grey or RGB(A) image, got array shape {array.shape}")
+    array = array[..., :1] if array.shape[-1] == 2 else array[..., :3]  # drop alpha
+    if min(array.shape[:2]) < 2:
+        raise ValueError(f"image {source!r}: expected at least 2×2 pixels, got {array.shape[0]}×{array.shape[1]}")
+    return _to_unit_range(array, source)
+
+
+def resize_image(image: np.ndarray, resolution: int | tuple[int, int] | None, source: str = "image") -> np.ndarray:
+    """Resize (H, W, C) to ``resolution``: an int centre-crops to a square first; None keeps the size.
+
+    Raises:
+        ValueError: the resolution is not positive, or larger than the image (no upsampling).
+    """
+    if resolution is None:
+        return image
+    from skimage.transform import resize
+
+    h, w = image.shape[:2]
+    if isinstance(resolution, int):
+        side = min(h, w)
+        top, left = (h - side) // 2, (w - side) // 2
+        image, target = image[top:top + side, left:left + side], (resolution, resolution)
+    else:
+        target = tuple(resolution)
+    if len(target) != 2 or any(isinstance(t, bool) or not isinstance(t, int) or t < 2 for t in target):
+        raise ValueError(f"resolution must be an integer ≥ 2 or a pair (height, width), got {resolution!r}")
+    if target[0] > image.shape[0] or target[1] > image.shape[1]:
+        raise ValueError(f"image {source!r}: resolution {target[0]}×{target[1]} is larger than the image "
+                         f"({image.shape[0]}×{image.shape[1]}); coordnet does not upsample targets")
+    if target == image.shape[:2]:
+        return image
+    return resize(image, target, order=1, anti_aliasing=True, preserve_range=True).astype(np.float32)
+
+
+def pixel_grid(height: int, width: int) -> Tensor:
+    """Pixel coordinates (H·W, 2) in row-major order: (row, col), each linspace(−1, 1)."""
+    rows, cols = torch.linspace(-1, 1, height), torch.linspace(-1, 1, width)
+    return torch.stack(torch.meshgrid(rows, cols, indexing="ij"), dim=-1).reshape(-1, 2)
+
+
+class ImageDataModule(CoordDataModule):
+    """Fit an image: coordinates (H·W, 2) in [−1, 1]², targets (H·W, C) in [0, 1].
+
+    Args:
+        image: a built-in name (``camera``, ``astronaut``, … see ``BUILTIN_IMAGES``) or a file path.
+        resolution: side of the square crop-and-resize, a (height, width) pair, or None (native size).
+        protocol: ``memorize`` or ``fourier`` (see the module docstring).
+        batch_size: pixels per step, or None for the full training set each step.
+        seed: seed of the random pixel batches.
+    """
+
+    def __init__(self, image: str = "camera", resolution: int | tuple[int, int] | None = 256,
+                 protocol: Protocol = "memorize", batch_size: int | None = None, seed: int = 0) -> None:
+        super().__init__(protocol, batch_size, seed)
+        self.image = image
+        self.pixels = resize_image(load_image(image), resolution, image)  # (H, W, C)
+        self.height, self.width, self.out_features = self.pixels.shape
+        self.in_features, self.data_range = 2, 1.0
+
+    def _build(self) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+        h, w, c = self.pixels.shape
+        values = torch.from_numpy(self.pixels).reshape(-1, c)
+        index = torch.arange(h * w).reshape(h, w)
+        if self.protocol == "memorize":
+            return pixel_grid(h, w), values, index.flatten(), None
+        return pixel_grid(h, w), values, index[::2, ::2].flatten(), index[1::2, 1::2].flatten()
+
+    def log_reconstruction(self, writer, prediction: Tensor, step: int) -> None:
+        """Logs `reconstruction` as [target | prediction] side by side, clipped to [0, 1]."""
+        pred = prediction.detach().clamp(0, 1).reshape(self.height, self.width, -1).cpu()
+        target = self.values.reshape(self.height, self.width, -1).cpu()
+        writer.add_image("reconstruction", torch.cat([target, pred], dim=1), step, dataformats="HWC")

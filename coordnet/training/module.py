@@ -1,0 +1,112 @@
+"""``CoordNetModule``: the LightningModule that fits a ``CoordMLP`` to a coordinate data module.
+
+Loss: MSE, `(1/(N·O)) Σ (f(x) − y)²` over the batch. PSNR: `10·log10(R²/MSE)` with R the data's
+range (1 for images in [0, 1]). Logged: ``train/loss`` and ``train/psnr`` (the batch, before the
+step's update), ``test/loss`` and ``test/psnr`` when the data has a test split, and a
+reconstruction of the whole grid every ``reconstruction_every_n_steps`` steps.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from pytorch_lightning import Callback, LightningModule
+from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
+from torch import Tensor
+
+from coordnet.models import Activation, CoordMLP, Encoding
+from coordnet.models.mlp import Init, Parametrization
+
+
+def psnr(mse: Tensor, data_range: float = 1.0) -> Tensor:
+    """Peak signal-to-noise ratio in dB, `10·log10(R²/MSE)`."""
+    return 10 * torch.log10(data_range**2 / mse)
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, coords: Tensor, chunk_size: int = 65536) -> Tensor:
+    """`model(coords)` in chunks of rows, in eval mode, without gradients; the mode is restored."""
+    was_training = model.training
+    model.eval()
+    out = torch.cat([model(chunk) for chunk in coords.split(chunk_size)])
+    model.train(was_training)
+    return out
+
+
+class CoordNetModule(LightningModule):
+    """Fit a coordinate MLP with MSE. ``in_features``, ``out_features`` and ``data_range`` come from the
+    data module (the CLI links them); the rest builds the ``CoordMLP`` (see its docstring).
+
+    Args:
+        hidden, depth, activation, init, parametrization, bias, weight_var, bias_std,
+            first_layer_fan_in: passed to ``CoordMLP``.
+        encoding: builds the fixed input encoding from ``in_features`` (e.g. ``FourierFeatures``), or None.
+        lr: learning rate of the default optimiser, Adam.
+        optimizer: builds the optimiser from the parameters instead of Adam(lr).
+        lr_scheduler: builds a scheduler from the optimiser; stepped every training step.
+        reconstruction_every_n_steps: log the whole-grid reconstruction this often (None: never).
+    """
+
+    def __init__(
+        self,
+        in_features: int = 2,
+        out_features: int = 1,
+        hidden: int | list[int] = 256,
+        depth: int = 3,
+        activation: Activation | str = "sine",
+        init: Init = "siren",
+        parametrization: Parametrization = "standard",
+        bias: bool = True,
+        encoding: Callable[[int], Encoding] | None = None,
+        weight_var: float = 1.0,
+        bias_std: float = 0.0,
+        first_layer_fan_in: bool = True,
+        lr: float = 1e-4,
+        optimizer: OptimizerCallable | None = None,
+        lr_scheduler: LRSchedulerCallable | None = None,
+        data_range: float = 1.0,
+        reconstruction_every_n_steps: int | None = 250,
+    ) -> None:
+        super().__init__()
+        if not math.isfinite(lr) or lr <= 0:
+            raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+        if reconstruction_every_n_steps is not None and reconstruction_every_n_steps <= 0:
+            raise ValueError(f"reconstruction_every_n_steps must be > 0 or null, got {reconstruction_every_n_steps!r}")
+        self.save_hyperparameters()
+        self.model = CoordMLP(
+            in_features, out_features, hidden, depth, activation, init, parametrization, bias,
+            encoding(in_features) if encoding is not None else None, weight_var, bias_std, first_layer_fan_in,
+        )
+        self.data_range = data_range
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x)
+
+    def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+        x, y = batch
+        loss = F.mse_loss(self.model(x), y)
+        self.log(f"{stage}/loss", loss)
+        self.log(f"{stage}/psnr", psnr(loss.detach(), self.data_range), prog_bar=True)
+        return loss
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._shared_step(batch, "test")
+
+    def configure_optimizers(self):
+        params = self.parameters()
+        opt = self.hparams.optimizer(params) if self.hparams.optimizer else torch.optim.Adam(params, self.hparams.lr)
+        if self.hparams.lr_scheduler is None:
+            return opt
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": self.hparams.lr_scheduler(opt), "interval": "step"}}
+
+    def configure_callbacks(self) -> Sequence[Callback]:
+        from coordnet.training.callbacks import ReconstructionLogger
+
+        every = self.hparams.reconstruction_every_n_steps
+        return [ReconstructionLogger(every)] if every else []

@@ -1,0 +1,39 @@
+"""The Trainer settings coordnet uses everywhere (CLI, demo, benchmarks, experiments).
+
+Full-batch coordinate-network training runs one optimiser step per batch and one endless epoch,
+so per-step overheads matter: no sanity validation, sparse logging and progress-bar refreshes.
+Checkpoints: ``last.ckpt`` every 500 steps and at the end of training, for resuming.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pytorch_lightning import Trainer
+from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
+from pytorch_lightning.loggers import TensorBoardLogger
+
+TRAINER_DEFAULTS: dict[str, Any] = {
+    "max_steps": 1000,
+    "devices": 1,
+    "num_sanity_val_steps": 0,
+    "log_every_n_steps": 10,
+    "val_check_interval": 100,
+    "check_val_every_n_epoch": None,
+    "enable_model_summary": False,
+}
+CHECKPOINT_DEFAULTS: dict[str, Any] = {"save_last": True, "every_n_train_steps": 500, "save_on_train_epoch_end": True}
+PROGRESS_BAR_DEFAULTS: dict[str, Any] = {"refresh_rate": 10}
+
+
+def make_trainer(save_dir: str = "runs", name: str = "coordnet", **overrides: Any) -> Trainer:
+    """A ``Trainer`` with coordnet's defaults, logging to ``save_dir/name/version_k`` (a new k each run).
+
+    ``overrides`` replace the defaults, except ``callbacks``, which are added to them.
+    """
+    callbacks = [ModelCheckpoint(**CHECKPOINT_DEFAULTS)]
+    if overrides.get("enable_progress_bar", True):
+        callbacks.append(TQDMProgressBar(**PROGRESS_BAR_DEFAULTS))
+    callbacks += list(overrides.pop("callbacks", []))
+    logger = TensorBoardLogger(save_dir, name=name, default_hp_metric=False)
+    return Trainer(**(TRAINER_DEFAULTS | {"logger": logger, "callbacks": callbacks} | overrides))
