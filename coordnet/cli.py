@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from coordnet.data import CoordDataModule
 from coordnet.training import CHECKPOINT_DEFAULTS, PROGRESS_BAR_DEFAULTS, TRAINER_DEFAULTS, CoordNetModule
+
+
+DEFAULT_RUN_NAME = "coordnet"
 
 
 class CoordNetCLI(LightningCLI):
@@ -35,13 +39,22 @@ class CoordNetCLI(LightningCLI):
         parser.add_lightning_class_args(TQDMProgressBar, "progress_bar")
         parser.set_defaults({f"progress_bar.{k}": v for k, v in PROGRESS_BAR_DEFAULTS.items()})
 
+    def before_instantiate_classes(self) -> None:
+        """Name the run after its last config file (runs/<config>/version_k) unless a name was given."""
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        logger = config.trainer.logger
+        files = config.get("config") or []
+        if files and getattr(logger, "class_path", "").endswith("TensorBoardLogger") \
+                and logger.init_args.name == DEFAULT_RUN_NAME:
+            logger.init_args.name = Path(str(files[-1])).stem
+
 
 def run_cli(args: list[str] | None = None) -> None:
     """LightningCLI over ``CoordNetModule`` and any ``CoordDataModule``; ``args`` None reads sys.argv."""
     defaults = TRAINER_DEFAULTS | {
         "logger": {
             "class_path": "pytorch_lightning.loggers.TensorBoardLogger",
-            "init_args": {"save_dir": "runs", "name": "coordnet", "default_hp_metric": False},
+            "init_args": {"save_dir": "runs", "name": DEFAULT_RUN_NAME, "default_hp_metric": False},
         }
     }
     CoordNetCLI(
