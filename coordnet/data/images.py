@@ -45,6 +45,22 @@ def _to_unit_range(array: np.ndarray, source: str) -> np.ndarray:
     raise ValueError(f"image {source!r}: unsupported pixel type {array.dtype}")
 
 
+def _read_file(path: Path, source: str) -> np.ndarray:
+    """Pixels of an image file as stored (integer or float dtype), via imageio; 16-bit colour PNGs via pypng."""
+    try:
+        if path.suffix.lower() == ".png":
+            import png
+
+            reader = png.Reader(filename=str(path))
+            reader.preamble()
+            if reader.bitdepth == 16 and reader.color_type != 0:  # Pillow would cut these to 8 bits
+                width, height, rows, info = png.Reader(filename=str(path)).asDirect()
+                return np.vstack([np.asarray(row, np.uint16) for row in rows]).reshape(height, width, info["planes"])
+        return np.asarray(iio.imread(path))
+    except Exception as err:  # imageio and pypng raise many types, all meaning "not an image it can read"
+        raise ValueError(f"image {source!r}: could not be read as an image ({type(err).__name__}: {err})") from None
+
+
 def load_image(source: str) -> np.ndarray:
     """Read ``source`` (a built-in name or a file path) as float32 (H, W, C) in [0, 1], C ∈ {1, 3}.
 
@@ -54,11 +70,7 @@ def load_image(source: str) -> np.ndarray:
     """
     path = Path(source).expanduser()
     if path.is_file():
-        try:
-            array = np.asarray(iio.imread(path))
-        except Exception as err:  # imageio raises many types, all meaning "not an image it can read"
-            raise ValueError(f"image {source!r}: could not be read as an image ({type(err).__name__}: {err})") \
-                from None
+        array = _read_file(path, source)
     elif path.exists():
         raise ValueError(f"image {source!r}: is a directory, expected an image file")
     elif source in BUILTIN_IMAGES:

@@ -1,9 +1,10 @@
 """``CoordNetModule``: the LightningModule that fits a ``CoordMLP`` to a coordinate data module.
 
 Loss: MSE, `(1/(N·O)) Σ (f(x) − y)²` over the batch. PSNR: `10·log10(R²/MSE)` with R the data's
-range (1 for images in [0, 1]). Logged: ``train/loss`` and ``train/psnr`` (the batch, before the
-step's update), ``test/loss`` and ``test/psnr`` when the data has a test split, and a
-reconstruction of the whole grid every ``reconstruction_every_n_steps`` steps.
+range (1 for images in [0, 1]). Logged at TensorBoard step s = the number of optimiser steps the
+model has taken: ``train/loss`` and ``train/psnr`` (the batch seen at that step, before its update),
+``test/loss`` and ``test/psnr`` when the data has a test split, and a reconstruction of the whole
+grid every ``reconstruction_every_n_steps`` steps.
 """
 
 from __future__ import annotations
@@ -75,7 +76,10 @@ class CoordNetModule(LightningModule):
             raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
         if reconstruction_every_n_steps is not None and reconstruction_every_n_steps <= 0:
             raise ValueError(f"reconstruction_every_n_steps must be > 0 or null, got {reconstruction_every_n_steps!r}")
-        self.save_hyperparameters()
+        # The optimiser and scheduler builders are often lambdas, which cannot be pickled; the run's
+        # config.yaml records them instead.
+        self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
+        self.optimizer, self.lr_scheduler = optimizer, lr_scheduler
         self.model = CoordMLP(
             in_features, out_features, hidden, depth, activation, init, parametrization, bias,
             encoding(in_features) if encoding is not None else None, weight_var, bias_std, first_layer_fan_in,
@@ -85,25 +89,30 @@ class CoordNetModule(LightningModule):
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
 
-    def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+    def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str) -> tuple[Tensor, dict[str, Tensor]]:
         x, y = batch
         loss = F.mse_loss(self.model(x), y)
-        self.log(f"{stage}/loss", loss)
-        self.log(f"{stage}/psnr", psnr(loss.detach(), self.data_range), prog_bar=True)
-        return loss
+        return loss, {f"{stage}/loss": loss.detach(), f"{stage}/psnr": psnr(loss.detach(), self.data_range)}
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        return self._shared_step(batch, "train")
+        loss, metrics = self._shared_step(batch, "train")
+        self.log_dict(metrics, prog_bar=True)
+        return loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._shared_step(batch, "test")
+        # Logged at step = optimiser steps taken, like the training metrics; Lightning's own
+        # validation logging would stamp them one step earlier.
+        _, metrics = self._shared_step(batch, "test")
+        self.log_dict(metrics, logger=False, prog_bar=True)
+        for logger in self.loggers:
+            logger.log_metrics({k: v.item() for k, v in metrics.items()}, step=self.global_step)
 
     def configure_optimizers(self):
         params = self.parameters()
-        opt = self.hparams.optimizer(params) if self.hparams.optimizer else torch.optim.Adam(params, self.hparams.lr)
-        if self.hparams.lr_scheduler is None:
+        opt = self.optimizer(params) if self.optimizer else torch.optim.Adam(params, self.hparams.lr)
+        if self.lr_scheduler is None:
             return opt
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": self.hparams.lr_scheduler(opt), "interval": "step"}}
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": self.lr_scheduler(opt), "interval": "step"}}
 
     def configure_callbacks(self) -> Sequence[Callback]:
         from coordnet.training.callbacks import ReconstructionLogger

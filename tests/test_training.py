@@ -1,0 +1,100 @@
+"""CoordNetModule under the Lightning Trainer: logging, protocols, batching, checkpoints."""
+
+import glob
+from functools import partial
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from coordnet.data import ImageDataModule, MemorizationDataModule, SignalDataModule
+from coordnet.models import FourierFeatures
+from coordnet.training import CoordNetModule, make_trainer, predict, psnr
+
+
+def read_events(log_dir: str) -> EventAccumulator:
+    (event_file,) = glob.glob(f"{log_dir}/events.out.tfevents.*")
+    acc = EventAccumulator(event_file, size_guidance={"scalars": 0, "images": 0})
+    acc.Reload()
+    return acc
+
+
+def fit(tmp_path, dm, steps=30, **module_kwargs):
+    module = CoordNetModule(dm.in_features, dm.out_features, data_range=dm.data_range, **module_kwargs)
+    trainer = make_trainer(str(tmp_path), "t", max_steps=steps, enable_progress_bar=False, log_every_n_steps=5,
+                           val_check_interval=10)
+    trainer.fit(module, dm)
+    return module, trainer
+
+
+def test_psnr_formula():
+    assert psnr(torch.tensor(0.01)).item() == pytest.approx(20.0)
+    assert psnr(torch.tensor(0.04), data_range=2.0).item() == pytest.approx(20.0)
+
+
+def test_image_fit_logs_loss_psnr_test_split_and_reconstruction(tmp_path):
+    dm = ImageDataModule("camera", 16, protocol="fourier")
+    module, trainer = fit(tmp_path, dm, hidden=32, depth=2, activation="sine", init="siren", lr=1e-3,
+                          reconstruction_every_n_steps=10)
+    acc = read_events(trainer.log_dir)
+    tags = acc.Tags()
+    assert {"train/loss", "train/psnr", "test/loss", "test/psnr"} <= set(tags["scalars"])
+    assert "reconstruction" in tags["images"]
+    psnrs = [e.value for e in acc.Scalars("train/psnr")]
+    assert psnrs[-1] > psnrs[0]  # it learns
+    # test/psnr is the PSNR on the [1::2, 1::2] pixels at the logged step
+    final = predict(module, dm.test_x)
+    logged = acc.Scalars("test/psnr")[-1]
+    assert logged.step == 30 and logged.value == pytest.approx(psnr(((final - dm.test_y) ** 2).mean()).item(), abs=1e-3)
+    assert glob.glob(f"{trainer.log_dir}/checkpoints/last.ckpt")
+
+
+def test_memorize_protocol_has_no_test_metrics(tmp_path):
+    _, trainer = fit(tmp_path, ImageDataModule("camera", 8), hidden=16, depth=1, activation="relu", init="he",
+                     reconstruction_every_n_steps=None)
+    scalars = read_events(trainer.log_dir).Tags()["scalars"]
+    assert "train/psnr" in scalars and not any(t.startswith("test/") for t in scalars)
+
+
+def test_signal_reconstruction_is_a_figure(tmp_path):
+    dm = SignalDataModule("sines", 256)
+    _, trainer = fit(tmp_path, dm, steps=10, hidden=16, depth=2, activation="sine", init="siren",
+                     reconstruction_every_n_steps=5)
+    assert "reconstruction" in read_events(trainer.log_dir).Tags()["images"]  # add_figure stores an image
+
+
+def test_random_pixel_batches_and_memorization_set(tmp_path):
+    dm = MemorizationDataModule(64, 3, "sphere", batch_size=16)
+    module, trainer = fit(tmp_path, dm, steps=20, hidden=32, depth=1, activation="abs", init="eoc",
+                          reconstruction_every_n_steps=10)
+    assert trainer.global_step == 20
+
+
+def test_checkpoint_rebuilds_the_model_with_its_encoding(tmp_path):
+    dm = ImageDataModule("camera", 8)
+    module, trainer = fit(tmp_path, dm, steps=5, hidden=16, depth=2, activation="relu", init="he",
+                          encoding=partial(FourierFeatures, num_features=8, sigma=2.0), reconstruction_every_n_steps=None)
+    # weights_only=False: the checkpoint holds the encoding's builder (a functools.partial)
+    loaded = CoordNetModule.load_from_checkpoint(f"{trainer.log_dir}/checkpoints/last.ckpt", weights_only=False)
+    x = torch.rand(10, 2)
+    torch.testing.assert_close(predict(loaded, x), predict(module, x))
+
+
+def test_optimizer_and_scheduler_are_injectable(tmp_path):
+    dm = ImageDataModule("camera", 8)
+    module, trainer = fit(tmp_path, dm, steps=4, hidden=8, depth=1, activation="relu", init="he",
+                          optimizer=lambda p: torch.optim.SGD(p, lr=0.5),
+                          lr_scheduler=lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=1, gamma=0.5),
+                          reconstruction_every_n_steps=None)
+    (opt,) = trainer.optimizers
+    assert isinstance(opt, torch.optim.SGD) and opt.param_groups[0]["lr"] == pytest.approx(0.5 * 0.5**4)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"lr": float("nan")}, "lr must be a finite number > 0"),
+    ({"lr": -1e-3}, "lr must be a finite number > 0"),
+    ({"reconstruction_every_n_steps": 0}, "reconstruction_every_n_steps must be > 0"),
+])
+def test_bad_module_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        CoordNetModule(**kwargs)
