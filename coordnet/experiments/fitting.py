@@ -66,14 +66,18 @@ class FitResult:
 
 
 def fit_image(spec: NetworkSpec, image: str = "camera", resolution: int = 128, steps: int = 500,
-              record_steps: tuple[int, ...] = (), save_dir: str = "runs", progress: bool = True) -> FitResult:
-    """Fit ``image`` at ``resolution``² (protocol memorize, full batch) for ``steps`` Adam steps."""
+              record_steps: tuple[int, ...] = (), save_dir: str = "runs", progress: bool = True,
+              **trainer_kwargs) -> FitResult:
+    """Fit ``image`` at ``resolution``² (protocol memorize, full batch) for ``steps`` Adam steps.
+
+    ``trainer_kwargs`` go to ``make_trainer`` (e.g. ``accelerator="cpu"``).
+    """
     datamodule = ImageDataModule(image, resolution)
     module = CoordNetModule(datamodule.in_features, datamodule.out_features, spec.hidden, spec.depth,
                             spec.activation, spec.init, lr=spec.lr, reconstruction_every_n_steps=max(steps // 4, 1))
     recorder = PSNRRecorder(tuple(record_steps) + (steps,))
     trainer = make_trainer(save_dir, f"{image}_{spec.name}", max_steps=steps, callbacks=[recorder],
-                           enable_progress_bar=progress)
+                           enable_progress_bar=progress, **trainer_kwargs)
     start = time.perf_counter()
     trainer.fit(module, datamodule)
     seconds = time.perf_counter() - start

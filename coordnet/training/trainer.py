@@ -31,7 +31,9 @@ def make_trainer(save_dir: str = "runs", name: str = "coordnet", **overrides: An
 
     ``overrides`` replace the defaults, except ``callbacks``, which are added to them.
     """
-    callbacks = [ModelCheckpoint(**CHECKPOINT_DEFAULTS)]
+    callbacks = []
+    if overrides.get("enable_checkpointing", True):
+        callbacks.append(ModelCheckpoint(**CHECKPOINT_DEFAULTS))
     if overrides.get("enable_progress_bar", True):
         callbacks.append(TQDMProgressBar(**PROGRESS_BAR_DEFAULTS))
     callbacks += list(overrides.pop("callbacks", []))

@@ -1,0 +1,87 @@
+"""Side-by-side timings behind ``scripts/bench_train.py``: the Lightning path against a plain loop.
+
+Both loops train the same ``CoordMLP`` (same seed, so the same initial weights) on the same
+resident image tensors with the same Adam settings, full batch. Time per step is the wall time
+from the end of step ``warmup`` to the end of the last step, divided by the steps in between,
+with the device synchronised at both ends.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+from pytorch_lightning import Callback, LightningModule, Trainer
+
+from coordnet.data import ImageDataModule
+from coordnet.training import CoordNetModule, make_trainer
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class _StepClock(Callback):
+    """Timestamps the end of step ``warmup`` and the end of training."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup, self.start, self.end = warmup, None, None
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs, batch, batch_idx: int) -> None:
+        if trainer.global_step == self.warmup:
+            _sync(pl_module.device)
+            self.start = time.perf_counter()
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        _sync(pl_module.device)
+        self.end = time.perf_counter()
+
+
+def _module(dm: ImageDataModule, width: int, seed: int) -> CoordNetModule:
+    torch.manual_seed(seed)
+    return CoordNetModule(dm.in_features, dm.out_features, width, 3, "sine", "siren", lr=1e-4,
+                          reconstruction_every_n_steps=None)
+
+
+def lightning_step_time(resolution: int, width: int, steps: int, warmup: int = 10, accelerator: str = "auto",
+                        save_dir: str = "runs/bench") -> tuple[float, str]:
+    """Seconds per step of ``CoordNetModule`` under ``make_trainer`` (TensorBoard logging every 10 steps)."""
+    dm = ImageDataModule("camera", resolution)
+    clock = _StepClock(warmup)
+    trainer = make_trainer(save_dir, "bench_train", max_steps=steps, callbacks=[clock], enable_progress_bar=False,
+                           enable_checkpointing=False, accelerator=accelerator)
+    trainer.fit(_module(dm, width, 0), dm)
+    return (clock.end - clock.start) / (steps - warmup), str(trainer.strategy.root_device)
+
+
+def plain_step_time(resolution: int, width: int, steps: int, warmup: int = 10, device: str = "cpu") -> float:
+    """Seconds per step of a bare PyTorch loop (forward, MSE, backward, Adam) on the same model and data."""
+    dm = ImageDataModule("camera", resolution)
+    dm.setup(device=device)
+    model = _module(dm, width, 0).model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    x, y = dm.train_x, dm.train_y
+    for step in range(1, steps + 1):
+        loss = F.mse_loss(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step == warmup:
+            _sync(x.device)
+            start = time.perf_counter()
+    _sync(x.device)
+    return (time.perf_counter() - start) / (steps - warmup)
+
+
+def compare_training_loops(resolution: int, width: int, steps: int, repeats: int = 3,
+                           accelerator: str = "auto") -> dict[str, float | str]:
+    """Interleaves ``repeats`` runs of each loop and keeps each one's fastest; returns times and ratio."""
+    lightning, plain, device = [], [], "cpu"
+    for _ in range(repeats):
+        seconds, device = lightning_step_time(resolution, width, steps, accelerator=accelerator)
+        lightning.append(seconds)
+        plain.append(plain_step_time(resolution, width, steps, device=device))
+    return {"resolution": resolution, "width": width, "device": device, "plain_ms": 1e3 * min(plain),
+            "lightning_ms": 1e3 * min(lightning), "ratio": min(lightning) / min(plain)}
