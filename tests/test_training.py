@@ -43,9 +43,10 @@ def test_image_fit_logs_loss_psnr_test_split_and_reconstruction(tmp_path):
     psnrs = [e.value for e in acc.Scalars("train/psnr")]
     assert psnrs[-1] > psnrs[0]  # it learns
     # test/psnr is the PSNR on the [1::2, 1::2] pixels at the logged step
-    final = predict(module, dm.test_x)
+    final = predict(module.cpu(), dm.test_x.cpu())
     logged = acc.Scalars("test/psnr")[-1]
-    assert logged.step == 30 and logged.value == pytest.approx(psnr(((final - dm.test_y) ** 2).mean()).item(), abs=1e-3)
+    expected = psnr(((final - dm.test_y.cpu()) ** 2).mean()).item()
+    assert logged.step == 30 and logged.value == pytest.approx(expected, abs=1e-3)
     assert glob.glob(f"{trainer.log_dir}/checkpoints/last.ckpt")
 
 
@@ -77,7 +78,8 @@ def test_checkpoint_rebuilds_the_model_with_its_encoding(tmp_path):
     # weights_only=False: the checkpoint holds the encoding's builder (a functools.partial)
     loaded = CoordNetModule.load_from_checkpoint(f"{trainer.log_dir}/checkpoints/last.ckpt", weights_only=False)
     x = torch.rand(10, 2)
-    torch.testing.assert_close(predict(loaded, x), predict(module, x))
+    torch.testing.assert_close(predict(loaded.cpu(), x), predict(module.cpu(), x))
+    assert loaded.output_offset.abs().sum() > 0  # the target-mean offset came back too
 
 
 def test_optimizer_and_scheduler_are_injectable(tmp_path):
@@ -98,3 +100,14 @@ def test_optimizer_and_scheduler_are_injectable(tmp_path):
 def test_bad_module_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         CoordNetModule(**kwargs)
+
+
+@pytest.mark.parametrize("center", [True, False])
+def test_output_offset_is_the_mean_training_target(tmp_path, center):
+    dm = ImageDataModule("astronaut", 8)
+    module, _ = fit(tmp_path, dm, steps=2, hidden=8, depth=1, activation="relu", init="he",
+                    reconstruction_every_n_steps=None, center_targets=center)
+    expected = dm.train_y.mean(dim=0).cpu() if center else torch.zeros(3)
+    torch.testing.assert_close(module.output_offset.cpu(), expected)
+    x = torch.rand(5, 2)
+    torch.testing.assert_close(module.cpu()(x), module.model(x) + expected)

@@ -60,7 +60,7 @@ def plain_step_time(resolution: int, width: int, steps: int, warmup: int = 10, d
     """Seconds per step of a bare PyTorch loop (forward, MSE, backward, Adam) on the same model and data."""
     dm = ImageDataModule("camera", resolution)
     dm.setup(device=device)
-    model = _module(dm, width, 0).model.to(device)
+    model = _module(dm, width, 0).to(device)  # the same forward, output offset included
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     x, y = dm.train_x, dm.train_y
     for step in range(1, steps + 1):
