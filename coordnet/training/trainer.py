@@ -17,7 +17,7 @@ TRAINER_DEFAULTS: dict[str, Any] = {
     "max_steps": 1000,
     "devices": 1,
     "num_sanity_val_steps": 0,
-    "log_every_n_steps": 10,
+    "log_every_n_steps": 50,
     "val_check_interval": 100,
     "check_val_every_n_epoch": None,
     "enable_model_summary": False,
