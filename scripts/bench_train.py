@@ -12,14 +12,14 @@ from coordnet.experiments.benchmarks import compare_training_loops
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--accelerator", default="auto", help="auto, cpu or gpu (default: auto)")
-parser.add_argument("--repeats", type=int, default=5, help="interleaved runs per loop; the fastest counts")
+parser.add_argument("--repeats", type=int, default=5, help="back-to-back pairs of runs (default: 5)")
 args = parser.parse_args()
 
 # (resolution, width, steps per timed run): about 2-10 s of training each on a 2-core CPU
 rows = [compare_training_loops(res, width, steps, args.repeats, args.accelerator)
         for res, width, steps in ((64, 64, 300), (128, 256, 60))]
-print("\n| image | width | device | plain loop (ms/step) | Lightning (ms/step) | ratio |")
-print("|---|---|---|---|---|---|")
+print("\n| image | width | device | plain loop (ms/step) | Lightning (ms/step) | ratio (median) | ratio range |")
+print("|---|---|---|---|---|---|---|")
 for r in rows:
     print(f"| {r['resolution']}² | {r['width']} | {r['device']} | {r['plain_ms']:.2f} | {r['lightning_ms']:.2f} "
-          f"| {r['ratio']:.3f} |")
+          f"| {r['ratio']:.3f} | {r['ratio_min']:.3f}–{r['ratio_max']:.3f} |")

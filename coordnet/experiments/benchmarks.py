@@ -1,13 +1,15 @@
 """Side-by-side timings behind ``scripts/bench_train.py``: the Lightning path against a plain loop.
 
 Both loops train the same ``CoordMLP`` (same seed, so the same initial weights) on the same
-resident image tensors with the same Adam settings, full batch. Time per step is the wall time
+resident image tensors with the same Adam settings, full batch, in the same order (zero_grad,
+forward, backward, step). Time per step is the wall time
 from the end of step ``warmup`` to the end of the last step, divided by the steps in between,
 with the device synchronised at both ends.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
 
 import torch
@@ -64,8 +66,8 @@ def plain_step_time(resolution: int, width: int, steps: int, warmup: int = 10, d
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     x, y = dm.train_x, dm.train_y
     for step in range(1, steps + 1):
-        loss = F.mse_loss(model(x), y)
         opt.zero_grad(set_to_none=True)
+        loss = F.mse_loss(model(x), y)
         loss.backward()
         opt.step()
         if step == warmup:
@@ -75,13 +77,19 @@ def plain_step_time(resolution: int, width: int, steps: int, warmup: int = 10, d
     return (time.perf_counter() - start) / (steps - warmup)
 
 
-def compare_training_loops(resolution: int, width: int, steps: int, repeats: int = 3,
+def compare_training_loops(resolution: int, width: int, steps: int, repeats: int = 5,
                            accelerator: str = "auto") -> dict[str, float | str]:
-    """Interleaves ``repeats`` runs of each loop and keeps each one's fastest; returns times and ratio."""
+    """Runs the two loops back to back ``repeats`` times.
+
+    Returns each loop's median ms/step and the median of the per-pair ratios Lightning/plain: a pair
+    runs seconds apart, so the ratio cancels most of a shared machine's drift in speed.
+    """
     lightning, plain, device = [], [], "cpu"
     for _ in range(repeats):
         seconds, device = lightning_step_time(resolution, width, steps, accelerator=accelerator)
         lightning.append(seconds)
         plain.append(plain_step_time(resolution, width, steps, device=device))
-    return {"resolution": resolution, "width": width, "device": device, "plain_ms": 1e3 * min(plain),
-            "lightning_ms": 1e3 * min(lightning), "ratio": min(lightning) / min(plain)}
+    ratios = sorted(a / b for a, b in zip(lightning, plain))
+    return {"resolution": resolution, "width": width, "device": device,
+            "plain_ms": 1e3 * statistics.median(plain), "lightning_ms": 1e3 * statistics.median(lightning),
+            "ratio": statistics.median(ratios), "ratio_min": ratios[0], "ratio_max": ratios[-1]}

@@ -109,23 +109,23 @@ class CoordNetModule(LightningModule):
         if self.hparams.center_targets and self.global_step == 0 and isinstance(datamodule, CoordDataModule):
             self.output_offset.copy_(datamodule.train_y.mean(dim=0))
 
-    def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str) -> tuple[Tensor, dict[str, Tensor]]:
-        x, y = batch
-        loss = F.mse_loss(self(x), y)
-        return loss, {f"{stage}/loss": loss.detach(), f"{stage}/psnr": psnr(loss.detach(), self.data_range)}
+    def _metrics(self, loss: Tensor, stage: str) -> dict[str, Tensor]:
+        return {f"{stage}/loss": loss.detach(), f"{stage}/psnr": psnr(loss.detach(), self.data_range)}
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        loss, metrics = self._shared_step(batch, "train")
+        x, y = batch
+        loss = F.mse_loss(self(x), y)
         # Only on the steps the Trainer writes logs: each `self.log` call costs ~1 ms of Lightning
         # bookkeeping, as much as a whole step of a small network on a CPU (docs/benchmarks.md).
         if self._trainer is None or (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
-            self.log_dict(metrics, prog_bar=True)
+            self.log_dict(self._metrics(loss, "train"), prog_bar=True)
         return loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         # Logged at step = optimiser steps taken, like the training metrics; Lightning's own
         # validation logging would stamp them one step earlier.
-        _, metrics = self._shared_step(batch, "test")
+        x, y = batch
+        metrics = self._metrics(F.mse_loss(self(x), y), "test")
         self.log_dict(metrics, logger=False, prog_bar=True)
         for logger in self.loggers:
             logger.log_metrics({k: v.item() for k, v in metrics.items()}, step=self.global_step)
