@@ -1,0 +1,244 @@
+"""The empirical Neural Tangent Kernel Θ(x, x′) = J(x) J(x′)ᵀ of a model at its current parameters.
+
+Shapes and conventions (N = len(x1), M = len(x2), O = outputs, P = parameters):
+
+- ``mode="full"``: the (N·O, M·O) matrix with rows ordered (point, output), output fastest;
+  ``as_blocks`` views it as (N, M, O, O).
+- ``mode="trace"``: Σ_o Θ_oo, shape (N, M).  ``mode="mean"``: the trace divided by O
+  (neural-tangents' ``trace_axes`` convention).  ``mode="per_output"``: Θ_oo for each o, (O, N, M).
+- ``normalization="raw"``: J Jᵀ (paper 1, arXiv 2402.04783).  ``"by_n"``: J Jᵀ / N (paper 2,
+  arXiv 2501.13225, with N the number of points in x1).
+- Every output of the model is traced; all parameters that require gradients count.
+- Gram assembly runs in ``dtype`` (float64 by default) on the model's device; TF32 is switched off
+  while a kernel is built, so it never touches a float32 Gram either.
+
+Fast path (``CoordMLP``, or a module holding one as ``.model``): with H_{l−1} the input of linear
+layer l (c_w, c_b its weight and bias scales) and G_l = ∂f/∂s_l (N, O, n_l) the gradient of every
+output with respect to that layer's output, obtained for all O outputs in one backward recursion
+G_l = φ′(S_l) ⊙ (c_w G_{l+1} W_{l+1}) that reads ``activation.derivative``,
+
+    Θ = Σ_l (G_l G_lᵀ) ⊙ (c_w² H_{l−1} H_{l−1}ᵀ + c_b²)
+
+(Saratchandran et al. §4; Nguyen et al. 2021). It never forms the Jacobian: memory is
+(N·O)² for the kernel plus N·O·Σ widths for the factors. A fixed encoding is part of the input.
+
+Generic path (any ``nn.Module``): per-sample Jacobians by ``torch.func.vmap(jacrev)`` in chunks of
+points, contracted parameter by parameter (PyTorch's NTK tutorial, "Jacobian contraction").
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Iterator, Literal
+
+import torch
+from torch import Tensor, nn
+
+from coordnet.models.mlp import CoordMLP
+
+Mode = Literal["full", "trace", "mean", "per_output"]
+Normalization = Literal["raw", "by_n"]
+MODES = ("full", "trace", "mean", "per_output")
+
+
+@contextlib.contextmanager
+def no_tf32() -> Iterator[None]:
+    """Switch TF32 matmuls off (restored afterwards), so float32 Grams are true float32."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def find_mlp(model: nn.Module) -> CoordMLP | None:
+    """The ``CoordMLP`` the fast path can use: the model itself or its ``.model`` (``CoordNetModule``)."""
+    if isinstance(model, CoordMLP):
+        return model
+    inner = getattr(model, "model", None)
+    return inner if isinstance(inner, CoordMLP) else None
+
+
+@dataclass
+class LayerFactors:
+    """Per-layer factors of the fast path for N points, in the kernel's dtype.
+
+    ``inputs[l]`` = H_{l−1} (N, fan_in_l); ``grads[l]`` = G_l (N, O, n_l) with n_L = O for the output
+    layer (G_L is the identity); ``weight_scales[l]``, ``bias_scales[l]`` = c_w², c_b² (0 without bias).
+    """
+
+    inputs: list[Tensor]
+    grads: list[Tensor]
+    weight_scales: list[float]
+    bias_scales: list[float]
+
+
+def layer_factors(mlp: CoordMLP, x: Tensor, dtype: torch.dtype = torch.float64) -> LayerFactors:
+    """Forward and one batched backward (all outputs at once) through ``mlp`` at ``x``, in ``dtype``."""
+    x = x.to(device=mlp.linears[0].weight.device, dtype=dtype)
+    with torch.no_grad():
+        h = mlp.encoding(x) if mlp.encoding is not None else x
+        inputs, preacts = [h], []
+        weights = [lin.weight.to(dtype) * lin.weight_scale for lin in mlp.linears]
+        for lin, w in zip(mlp.linears[:-1], weights):
+            s = h @ w.T
+            if lin.bias is not None:
+                s = s + lin.bias.to(dtype) * lin.bias_scale
+            preacts.append(s)
+            h = mlp.activation(s)
+            inputs.append(h)
+        n, out = x.shape[0], mlp.out_features
+        g = torch.eye(out, dtype=dtype, device=x.device).expand(n, out, out)  # ∂f/∂s_L
+        grads = [g]
+        for s, w in zip(reversed(preacts), reversed(weights[1:])):
+            g = (g @ w) * mlp.activation.derivative(s)[:, None, :]  # (N, O, n_l)
+            grads.append(g)
+    grads.reverse()
+    return LayerFactors(
+        inputs, grads,
+        [lin.weight_scale**2 for lin in mlp.linears],
+        [lin.bias_scale**2 if lin.bias is not None else 0.0 for lin in mlp.linears],
+    )
+
+
+def _check(mode: str, normalization: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"unknown NTK mode {mode!r}; expected one of {', '.join(MODES)}")
+    if normalization not in ("raw", "by_n"):
+        raise ValueError(f"unknown NTK normalization {normalization!r}; expected 'raw' or 'by_n'")
+
+
+def _finish(kernel: Tensor, mode: str, normalization: str, n: int, outputs: int) -> Tensor:
+    if mode == "mean":
+        kernel = kernel / outputs
+    return kernel / n if normalization == "by_n" else kernel
+
+
+def _mlp_kernel(mlp: CoordMLP, x1: Tensor, x2: Tensor | None, mode: str, dtype: torch.dtype) -> Tensor:
+    f1 = layer_factors(mlp, x1, dtype)
+    f2 = f1 if x2 is None else layer_factors(mlp, x2, dtype)
+    n, m, out = x1.shape[0], (x1 if x2 is None else x2).shape[0], mlp.out_features
+    kernel = None
+    for h1, h2, g1, g2, cw, cb in zip(f1.inputs, f2.inputs, f1.grads, f2.grads, f1.weight_scales, f1.bias_scales):
+        feature = cw * (h1 @ h2.T) + cb  # (N, M)
+        if mode == "full":
+            term = (g1.reshape(n * out, -1) @ g2.reshape(m * out, -1).T).view(n, out, m, out)
+            term = (term * feature[:, None, :, None]).view(n * out, m * out)
+        elif mode == "per_output":
+            term = torch.einsum("iok,jok->oij", g1, g2) * feature
+        else:  # trace, mean
+            term = (g1.reshape(n, -1) @ g2.reshape(m, -1).T) * feature
+        kernel = term if kernel is None else kernel + term
+    return kernel
+
+
+def _generic_kernel(model: nn.Module, x1: Tensor, x2: Tensor | None, mode: str, dtype: torch.dtype,
+                    chunk_size: int) -> Tensor:
+    from torch.func import functional_call, jacrev, vmap
+
+    device = next(model.parameters()).device
+    params = {k: p.detach().to(dtype) for k, p in model.named_parameters() if p.requires_grad}
+    buffers = {k: b.to(dtype) if b.is_floating_point() else b for k, b in model.named_buffers()}
+
+    def f(p: dict, x: Tensor) -> Tensor:
+        return functional_call(model, (p, buffers), (x[None],)).reshape(-1)  # (O,)
+
+    jac = vmap(jacrev(f), (None, 0))
+
+    def jacobians(x: Tensor) -> Iterator[list[Tensor]]:
+        for chunk in x.to(device=device, dtype=dtype).split(chunk_size):
+            yield [j.flatten(2) for j in jac(params, chunk).values()]  # each (n, O, P_k)
+
+    x2 = x1 if x2 is None else x2
+    rows = []
+    for j1 in jacobians(x1):
+        cols = []
+        for j2 in jacobians(x2):
+            if mode == "full":
+                block = sum(torch.einsum("iap,jbp->iajb", a, b) for a, b in zip(j1, j2))
+                block = block.reshape(j1[0].shape[0] * j1[0].shape[1], -1)
+            elif mode == "per_output":
+                block = sum(torch.einsum("iap,jap->aij", a, b) for a, b in zip(j1, j2))
+            else:
+                block = sum(torch.einsum("iap,jap->ij", a, b) for a, b in zip(j1, j2))
+            cols.append(block)
+        rows.append(torch.cat(cols, dim=-1))
+    return torch.cat(rows, dim=-2)
+
+
+def empirical_ntk(model: nn.Module, x1: Tensor, x2: Tensor | None = None, mode: Mode = "full",
+                  normalization: Normalization = "raw", dtype: torch.dtype = torch.float64,
+                  method: Literal["auto", "layerwise", "jacobian"] = "auto", chunk_size: int = 256) -> Tensor:
+    """The empirical NTK of ``model`` between ``x1`` (N, d) and ``x2`` (M, d; default x1).
+
+    Args:
+        model: a ``CoordMLP`` or module holding one as ``.model`` (fast path), or any module mapping
+            (N, d) to (N, O) (generic path).
+        mode: ``full`` (N·O, M·O), ``trace`` (N, M), ``mean`` (N, M) or ``per_output`` (O, N, M).
+        normalization: ``raw`` (J Jᵀ) or ``by_n`` (J Jᵀ / N).
+        dtype: dtype of the Jacobian factors and of the Gram (float64 by default).
+        method: ``auto`` (layer-wise when the model is a ``CoordMLP``), ``layerwise`` or ``jacobian``.
+        chunk_size: points per vmap(jacrev) chunk on the generic path.
+
+    Returns:
+        The kernel on the model's device, in ``dtype``.
+    """
+    _check(mode, normalization)
+    if x1.ndim != 2 or (x2 is not None and (x2.ndim != 2 or x2.shape[1] != x1.shape[1])):
+        raise ValueError(f"x1 and x2 must be (N, d) with the same d, got {tuple(x1.shape)} and "
+                         f"{None if x2 is None else tuple(x2.shape)}")
+    mlp = find_mlp(model)
+    if method == "layerwise" and mlp is None:
+        raise ValueError(f"method='layerwise' needs a CoordMLP, got {type(model).__name__}")
+    with no_tf32():
+        if mlp is not None and method != "jacobian":
+            kernel, outputs = _mlp_kernel(mlp, x1, x2, mode, dtype), mlp.out_features
+        else:
+            kernel = _generic_kernel(model, x1, x2, mode, dtype, chunk_size)
+            param = next(model.parameters())
+            with torch.no_grad():
+                outputs = model(x1[:1].to(device=param.device, dtype=param.dtype)).shape[-1]
+    return _finish(kernel, mode, normalization, x1.shape[0], outputs)
+
+
+def as_blocks(kernel: Tensor, outputs: int) -> Tensor:
+    """View a ``full`` kernel (N·O, M·O) as (N, M, O, O)."""
+    n, m = kernel.shape[0] // outputs, kernel.shape[1] // outputs
+    return kernel.view(n, outputs, m, outputs).permute(0, 2, 1, 3)
+
+
+def ntk_matvec(model: nn.Module, x: Tensor, dtype: torch.dtype = torch.float64,
+               normalization: Normalization = "raw"):
+    """A function v ↦ Θ v for the ``full`` kernel on ``x``, without forming Θ.
+
+    v has shape (N·O,) or (N·O, k). Each product is Jᵀ v then J(·), assembled from the layer-wise
+    factors: per layer, U = Σ_o v_o G_l[:, o] (N, n_l), M = Uᵀ H_{l−1}, and
+    (Θ v)[i, o] = c_w² G_l[i, o]·(M H_{l−1}[i]) + c_b² G_l[i, o]·Σ_j U_j. Memory N·O·Σ widths;
+    time O(N·O·Σ n_l n_{l−1}) per product.
+    """
+    mlp = find_mlp(model)
+    if mlp is None:
+        raise ValueError(f"ntk_matvec needs a CoordMLP, got {type(model).__name__}")
+    with no_tf32():
+        factors = layer_factors(mlp, x, dtype)
+    n, out = x.shape[0], mlp.out_features
+    scale = 1.0 / n if normalization == "by_n" else 1.0
+
+    def matvec(v: Tensor) -> Tensor:
+        flat = v.ndim == 1
+        v = v.to(device=factors.inputs[0].device, dtype=dtype).reshape(n, out, -1)  # (N, O, k)
+        result = torch.zeros_like(v)
+        with no_tf32():
+            for h, g, cw, cb in zip(factors.inputs, factors.grads, factors.weight_scales, factors.bias_scales):
+                u = torch.einsum("iok,ion->ikn", v, g)  # (N, k, n_l)
+                m = torch.einsum("ikn,id->knd", u, h)  # (k, n_l, fan_in)
+                back = torch.einsum("knd,id->ikn", m, h) * cw  # (N, k, n_l)
+                if cb:
+                    back = back + cb * u.sum(0, keepdim=True)
+                result += torch.einsum("ikn,ion->iok", back, g)
+        result = (result * scale).reshape(n * out, -1)
+        return result[:, 0] if flat else result
+
+    return matvec
