@@ -8,8 +8,8 @@ import torch
 from torch.func import functional_call, jacrev
 
 from coordnet.models import Abs, AbsLinear, CoordMLP, Cos, FourierFeatures, Gaussian, ReLU, Sine
-from coordnet.ntk import (as_blocks, empirical_ntk, kernel_distance, ntk_matvec, spectrum, spectrum_from_eigenvalues,
-                          target_alignment, top_eigenvalues)
+from coordnet.ntk import (as_blocks, empirical_ntk, kernel_distance, model_spectrum, ntk_diagonal, ntk_matvec, spectrum,
+                          spectrum_from_eigenvalues, target_alignment, top_eigenvalues)
 from coordnet.training import CoordNetModule
 
 
@@ -171,3 +171,18 @@ def test_kernel_distance_and_alignment():
     yc = y - y.mean()
     assert target_alignment(torch.outer(y, y) + 7.0, y) == pytest.approx(1.0)  # centring removes the constant
     assert target_alignment(torch.outer(yc, yc), y) == pytest.approx(1.0)
+
+
+def test_diagonal_and_model_spectrum_dense_and_matrix_free_agree():
+    torch.manual_seed(8)
+    model = CoordMLP(2, 2, [32, 16], activation="abs", init="eoc", bias=True, bias_std=0.1)
+    x = torch.rand(150, 2) * 2 - 1
+    kernel = empirical_ntk(model, x, normalization="by_n")
+    torch.testing.assert_close(ntk_diagonal(model, x, normalization="by_n"), torch.diagonal(kernel), rtol=1e-12,
+                               atol=0)
+    dense = model_spectrum(model, x, normalization="by_n")
+    lanczos = model_spectrum(model, x, normalization="by_n", dense_limit=100, k=6)
+    torch.testing.assert_close(lanczos.eigenvalues, dense.eigenvalues[-6:], rtol=1e-8, atol=0)
+    assert lanczos.trace == pytest.approx(dense.trace, rel=1e-12) and lanczos.lambda_max == pytest.approx(
+        dense.lambda_max, rel=1e-10)
+    assert math.isnan(lanczos.lambda_min) and not lanczos.lambda_min_reliable

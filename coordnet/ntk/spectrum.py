@@ -8,6 +8,7 @@ bound on eigvalsh's absolute error) cannot be told from zero: then ``lambda_min`
 
 ``top_eigenvalues(matvec, n, k)`` finds the k largest eigenvalues by Lanczos (ARPACK through
 ``scipy.sparse.linalg.eigsh``) from a matrix-free product, for kernels too big to form.
+``model_spectrum`` picks between the two by the kernel's size.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 
 @dataclass
@@ -128,3 +129,25 @@ def target_alignment(kernel: Tensor, targets: Tensor) -> float:
     kc = k - k.mean(dim=0, keepdim=True) - k.mean(dim=1, keepdim=True) + k.mean()
     yy = y @ y.T
     return ((kc * yy).sum() / (kc.norm() * yy.norm())).item()
+
+
+def model_spectrum(model: nn.Module, x: Tensor, normalization: str = "raw", dense_limit: int = 8192,
+                   k: int = 10) -> Spectrum:
+    """Spectrum of the ``full`` empirical NTK of ``model`` on ``x`` (size n = N·O).
+
+    n ≤ ``dense_limit``: the dense ``spectrum`` of the formed kernel. Above it the kernel is never
+    formed: the ``k`` largest eigenvalues come from Lanczos on the matrix-free product and the trace
+    from the exact diagonal; fields that need every eigenvalue (λ_min, condition number, effective
+    rank, participation ratio) are NaN and ``lambda_min_reliable`` is False.
+    """
+    from coordnet.ntk.empirical import empirical_ntk, find_mlp, ntk_diagonal, ntk_matvec
+
+    mlp = find_mlp(model)
+    n = x.shape[0] * (mlp.out_features if mlp is not None else 1)
+    if mlp is None or n <= dense_limit:
+        return spectrum(empirical_ntk(model, x, mode="full", normalization=normalization))
+    top = top_eigenvalues(ntk_matvec(model, x, normalization=normalization), n, k)
+    lambda_max = top[-1].item()
+    nan = math.nan
+    return Spectrum(top, nan, lambda_max, nan, ntk_diagonal(model, x, normalization=normalization).sum().item(),
+                    nan, nan, n * torch.finfo(torch.float64).eps * lambda_max, False)
