@@ -92,8 +92,8 @@ def layer_factors(mlp: CoordMLP, x: Tensor, dtype: torch.dtype = torch.float64) 
         n, out = x.shape[0], mlp.out_features
         g = torch.eye(out, dtype=dtype, device=x.device).expand(n, out, out)  # ∂f/∂s_L
         grads = [g]
-        for s, w in zip(reversed(preacts), reversed(weights[1:])):
-            g = (g @ w) * mlp.activation.derivative(s)[:, None, :]  # (N, O, n_l)
+        while preacts:  # popping frees each pre-activation once used
+            g = (g @ weights[len(preacts)]).mul_(mlp.activation.derivative(preacts.pop())[:, None, :])  # (N, O, n_l)
             grads.append(g)
     grads.reverse()
     return LayerFactors(
@@ -132,6 +132,7 @@ def _mlp_kernel(mlp: CoordMLP, x1: Tensor, x2: Tensor | None, mode: str, dtype: 
             term = (g1.reshape(n, -1) @ g2.reshape(m, -1).T).mul_(feature)
         del feature
         kernel = term if kernel is None else kernel.add_(term)
+        del term  # else the next layer's term is built while this one is still alive
     return kernel
 
 
