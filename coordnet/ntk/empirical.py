@@ -116,20 +116,34 @@ def _finish(kernel: Tensor, mode: str, normalization: str, n: int, outputs: int)
     return kernel / n if normalization == "by_n" else kernel
 
 
+def _gram(a: Tensor, b: Tensor, symmetric: bool) -> Tensor:
+    """a bᵀ; when ``symmetric`` (b is a), from the row blocks on and below the diagonal (~56% of the flops)."""
+    if not symmetric:
+        return a @ b.T
+    n = a.shape[0]
+    out = a.new_empty(n, n)
+    step = max(256, -(-n // 8))
+    for i in range(0, n, step):
+        out[i:i + step, :i + step] = a[i:i + step] @ a[:i + step].T
+        out[:i, i:i + step] = out[i:i + step, :i].T
+    return out
+
+
 def _mlp_kernel(mlp: CoordMLP, x1: Tensor, x2: Tensor | None, mode: str, dtype: torch.dtype) -> Tensor:
     f1 = layer_factors(mlp, x1, dtype)
     f2 = f1 if x2 is None else layer_factors(mlp, x2, dtype)
     n, m, out = x1.shape[0], (x1 if x2 is None else x2).shape[0], mlp.out_features
     kernel = None
     for h1, h2, g1, g2, cw, cb in zip(f1.inputs, f2.inputs, f1.grads, f2.grads, f1.weight_scales, f1.bias_scales):
-        feature = (h1 @ h2.T).mul_(cw).add_(cb)  # (N, M); in place: at N = 8192 each N×N is 0.5 GB
+        sym = x2 is None  # the Grams of x1 with itself are symmetric: about half the work
+        feature = _gram(h1, h2, sym).mul_(cw).add_(cb)  # (N, M); in place: at N = 8192 each N×N is 0.5 GB
         if mode == "full":
-            term = (g1.reshape(n * out, -1) @ g2.reshape(m * out, -1).T).view(n, out, m, out)
+            term = _gram(g1.reshape(n * out, -1), g2.reshape(m * out, -1), sym).view(n, out, m, out)
             term = term.mul_(feature[:, None, :, None]).view(n * out, m * out)
         elif mode == "per_output":
             term = torch.einsum("iok,jok->oij", g1, g2).mul_(feature)
         else:  # trace, mean
-            term = (g1.reshape(n, -1) @ g2.reshape(m, -1).T).mul_(feature)
+            term = _gram(g1.reshape(n, -1), g2.reshape(m, -1), sym).mul_(feature)
         del feature
         kernel = term if kernel is None else kernel.add_(term)
         del term  # else the next layer's term is built while this one is still alive
