@@ -14,6 +14,9 @@ import os
 import sys
 from pathlib import Path
 
+# Lightning 2.6 still calls jsonargparse APIs deprecated in 4.49; the warnings are not the user's to act on.
+os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
+
 from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 

@@ -33,6 +33,12 @@ TINY = textwrap.dedent("""\
     """)
 
 
+@pytest.fixture(autouse=True)
+def plain_argv(monkeypatch):
+    """main(args) runs LightningCLI in-process, which must not see pytest's own arguments."""
+    monkeypatch.setattr(sys, "argv", ["coordnet"])
+
+
 @pytest.fixture
 def tiny_config(tmp_path, monkeypatch):
     """A 32×32 RGB PNG and a config fitting it with SIREN 2×32 for 50 steps, in a fresh working directory."""
