@@ -8,8 +8,8 @@ import torch
 from torch.func import functional_call, jacrev
 
 from coordnet.models import Abs, AbsLinear, CoordMLP, Cos, FourierFeatures, Gaussian, ReLU, Sine
-from coordnet.ntk import (as_blocks, empirical_ntk, kernel_distance, model_spectrum, ntk_diagonal, ntk_matvec, spectrum,
-                          spectrum_from_eigenvalues, target_alignment, top_eigenvalues)
+from coordnet.ntk import (as_blocks, empirical_ntk, kernel_distance, model_spectrum, ntk_diagonal, ntk_layer_diagonals,
+                          ntk_matvec, spectrum, spectrum_from_eigenvalues, target_alignment, top_eigenvalues)
 from coordnet.training import CoordNetModule
 
 
@@ -186,3 +186,22 @@ def test_diagonal_and_model_spectrum_dense_and_matrix_free_agree():
     assert lanczos.trace == pytest.approx(dense.trace, rel=1e-12) and lanczos.lambda_max == pytest.approx(
         dense.lambda_max, rel=1e-10)
     assert math.isnan(lanczos.lambda_min) and not lanczos.lambda_min_reliable
+
+
+def test_layer_diagonals_are_per_layer_squared_gradient_norms():
+    torch.manual_seed(9)
+    model = CoordMLP(2, 2, [12, 10], activation="sine", init="siren")
+    x = torch.rand(6, 2)
+    per_layer = ntk_layer_diagonals(model, x)
+    assert per_layer.shape == (3, 12)
+    double = copy.deepcopy(model).double()
+    for layer, linear in enumerate(double.linears):
+        prefix = f"linears.{layer}."
+
+        def outputs(p):  # f(x) as a function of this layer's parameters only
+            return functional_call(double, {prefix + k: v for k, v in p.items()}, (x.double(),)).reshape(-1)
+
+        jac = jacrev(outputs)(dict(linear.named_parameters()))  # each (N·O, *param shape)
+        norms = sum((j.reshape(j.shape[0], -1) ** 2).sum(1) for j in jac.values())
+        torch.testing.assert_close(per_layer[layer], norms, rtol=1e-10, atol=0)
+    torch.testing.assert_close(per_layer.sum(0), ntk_diagonal(model, x))

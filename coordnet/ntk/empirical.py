@@ -219,22 +219,31 @@ def empirical_ntk(model: nn.Module, x1: Tensor, x2: Tensor | None = None, mode: 
     return _finish(kernel, mode, normalization, x1.shape[0], outputs)
 
 
-def ntk_diagonal(model: nn.Module, x: Tensor, dtype: torch.dtype = torch.float64,
-                 normalization: Normalization = "raw") -> Tensor:
-    """The diagonal of the ``full`` kernel, Θ[(i, o), (i, o)] = ‖∂f_o(x_i)/∂θ‖², shape (N·O,).
+def ntk_layer_diagonals(model: nn.Module, x: Tensor, dtype: torch.dtype = torch.float64,
+                        normalization: Normalization = "raw") -> Tensor:
+    """Each layer's contribution to the diagonal of the ``full`` kernel, shape (L, N·O).
 
-    From the layer-wise factors in O(N·O·Σ widths): Σ_l ‖G_l[i, o]‖² (c_w² ‖H_{l−1}[i]‖² + c_b²).
-    Its sum is the exact trace that stochastic estimates are checked against.
+    Layer l gives ‖G_l[i, o]‖² (c_w² ‖H_{l−1}[i]‖² + c_b²), the squared norm of the gradient of f_o(x_i)
+    with respect to that layer's weights and bias, in O(N·O·Σ widths). Summing over layers gives
+    ``ntk_diagonal``; summing over points gives each layer's share of the trace.
     """
     mlp = find_mlp(model)
     if mlp is None:
-        raise ValueError(f"ntk_diagonal needs a CoordMLP, got {type(model).__name__}")
+        raise ValueError(f"ntk_layer_diagonals needs a CoordMLP, got {type(model).__name__}")
     with no_tf32():
         f = layer_factors(mlp, x, dtype)
-        diag = sum((g**2).sum(-1) * (cw * (h**2).sum(-1, keepdim=True) + cb)
-                   for h, g, cw, cb in zip(f.inputs, f.grads, f.weight_scales, f.bias_scales))
-    diag = diag.reshape(-1)  # (N, O) -> (N·O,), point-major like the full kernel
-    return diag / x.shape[0] if normalization == "by_n" else diag
+        per_layer = torch.stack([((g**2).sum(-1) * (cw * (h**2).sum(-1, keepdim=True) + cb)).reshape(-1)
+                                 for h, g, cw, cb in zip(f.inputs, f.grads, f.weight_scales, f.bias_scales)])
+    return per_layer / x.shape[0] if normalization == "by_n" else per_layer
+
+
+def ntk_diagonal(model: nn.Module, x: Tensor, dtype: torch.dtype = torch.float64,
+                 normalization: Normalization = "raw") -> Tensor:
+    """The diagonal of the ``full`` kernel, Θ[(i, o), (i, o)] = ‖∂f_o(x_i)/∂θ‖², shape (N·O,), point-major.
+
+    Its sum is the exact trace that stochastic estimates are checked against.
+    """
+    return ntk_layer_diagonals(model, x, dtype, normalization).sum(0)
 
 
 def as_blocks(kernel: Tensor, outputs: int) -> Tensor:
