@@ -133,9 +133,9 @@ def _mlp_kernel(mlp: CoordMLP, x1: Tensor, x2: Tensor | None, mode: str, dtype: 
     f1 = layer_factors(mlp, x1, dtype)
     f2 = f1 if x2 is None else layer_factors(mlp, x2, dtype)
     n, m, out = x1.shape[0], (x1 if x2 is None else x2).shape[0], mlp.out_features
+    sym = x2 is None  # the Grams of x1 with itself are symmetric: about half the work
     kernel = None
     for h1, h2, g1, g2, cw, cb in zip(f1.inputs, f2.inputs, f1.grads, f2.grads, f1.weight_scales, f1.bias_scales):
-        sym = x2 is None  # the Grams of x1 with itself are symmetric: about half the work
         feature = _gram(h1, h2, sym).mul_(cw).add_(cb)  # (N, M); in place: at N = 8192 each N×N is 0.5 GB
         if mode == "full":
             term = _gram(g1.reshape(n * out, -1), g2.reshape(m * out, -1), sym).view(n, out, m, out)
