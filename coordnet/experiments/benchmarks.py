@@ -49,7 +49,7 @@ def _module(dm: ImageDataModule, width: int, seed: int) -> CoordNetModule:
 
 def lightning_step_time(resolution: int, width: int, steps: int, warmup: int = 10, accelerator: str = "auto",
                         save_dir: str = "runs/bench") -> tuple[float, str]:
-    """Seconds per step of ``CoordNetModule`` under ``make_trainer`` (TensorBoard logging every 10 steps)."""
+    """Seconds per step of ``CoordNetModule`` under ``make_trainer`` (its defaults: TensorBoard every 50 steps)."""
     dm = ImageDataModule("camera", resolution)
     clock = _StepClock(warmup)
     trainer = make_trainer(save_dir, "bench_train", max_steps=steps, callbacks=[clock], enable_progress_bar=False,

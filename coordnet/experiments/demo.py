@@ -24,8 +24,8 @@ def main(argv: list[str] | None = None) -> None:
                for spec in siren_and_relu()]
     print(f"\n{args.image} {args.resolution}×{args.resolution}, {args.steps} full-batch Adam steps, "
           f"device {results[0].device}\n")
-    print(f"| network | init | lr | final PSNR (dB) | s/step | wall (s) | logs |")
-    print(f"|---|---|---|---|---|---|---|")
+    print("| network | init | lr | final PSNR (dB) | s/step | wall (s) | logs |")
+    print("|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r.spec.name} {r.spec.depth}×{r.spec.hidden} | {r.spec.init} | {r.spec.lr:g} | {r.final_psnr:.2f} "
               f"| {r.step_time:.3f} | {r.seconds:.1f} | {r.log_dir} |")

@@ -6,7 +6,7 @@ Shared by ``coordnet demo`` and ``scripts/bench_fit.py``.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pytorch_lightning import Callback, LightningModule, Trainer
 
@@ -62,7 +62,7 @@ class FitResult:
     step_time: float
     seconds: float
     log_dir: str
-    device: str = field(default="cpu")
+    device: str = "cpu"
 
 
 def fit_image(spec: NetworkSpec, image: str = "camera", resolution: int = 128, steps: int = 500,

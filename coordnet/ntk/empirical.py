@@ -61,6 +61,14 @@ def find_mlp(model: nn.Module) -> CoordMLP | None:
     return inner if isinstance(inner, CoordMLP) else None
 
 
+def require_mlp(model: nn.Module, what: str) -> CoordMLP:
+    """``find_mlp``, raising a ValueError that names ``what`` needed it when there is none."""
+    mlp = find_mlp(model)
+    if mlp is None:
+        raise ValueError(f"{what} needs a CoordMLP, got {type(model).__name__}")
+    return mlp
+
+
 @dataclass
 class LayerFactors:
     """Per-layer factors of the fast path for N points, in the kernel's dtype.
@@ -205,9 +213,7 @@ def empirical_ntk(model: nn.Module, x1: Tensor, x2: Tensor | None = None, mode: 
     if x1.ndim != 2 or (x2 is not None and (x2.ndim != 2 or x2.shape[1] != x1.shape[1])):
         raise ValueError(f"x1 and x2 must be (N, d) with the same d, got {tuple(x1.shape)} and "
                          f"{None if x2 is None else tuple(x2.shape)}")
-    mlp = find_mlp(model)
-    if method == "layerwise" and mlp is None:
-        raise ValueError(f"method='layerwise' needs a CoordMLP, got {type(model).__name__}")
+    mlp = require_mlp(model, "method='layerwise'") if method == "layerwise" else find_mlp(model)
     with no_tf32():
         if mlp is not None and method != "jacobian":
             kernel, outputs = _mlp_kernel(mlp, x1, x2, mode, dtype), mlp.out_features
@@ -227,9 +233,7 @@ def ntk_layer_diagonals(model: nn.Module, x: Tensor, dtype: torch.dtype = torch.
     with respect to that layer's weights and bias, in O(N·O·Σ widths). Summing over layers gives
     ``ntk_diagonal``; summing over points gives each layer's share of the trace.
     """
-    mlp = find_mlp(model)
-    if mlp is None:
-        raise ValueError(f"ntk_layer_diagonals needs a CoordMLP, got {type(model).__name__}")
+    mlp = require_mlp(model, "ntk_layer_diagonals")
     with no_tf32():
         f = layer_factors(mlp, x, dtype)
         per_layer = torch.stack([((g**2).sum(-1) * (cw * (h**2).sum(-1, keepdim=True) + cb)).reshape(-1)
@@ -261,9 +265,7 @@ def ntk_matvec(model: nn.Module, x: Tensor, dtype: torch.dtype = torch.float64,
     (Θ v)[i, o] = c_w² G_l[i, o]·(M H_{l−1}[i]) + c_b² G_l[i, o]·Σ_j U_j. Memory N·O·Σ widths;
     time O(N·O·Σ n_l n_{l−1}) per product.
     """
-    mlp = find_mlp(model)
-    if mlp is None:
-        raise ValueError(f"ntk_matvec needs a CoordMLP, got {type(model).__name__}")
+    mlp = require_mlp(model, "ntk_matvec")
     with no_tf32():
         factors = layer_factors(mlp, x, dtype)
     n, out = x.shape[0], mlp.out_features

@@ -56,12 +56,17 @@ def _check_square(kernel: Tensor) -> None:
         raise ValueError("the kernel holds NaN or infinite entries (non-finite parameters or inputs?)")
 
 
+def numerical_floor(n: int, lambda_max: float, dtype: torch.dtype = torch.float64) -> float:
+    """`n · eps(dtype) · λ_max`: eigenvalues of an n × n kernel below it cannot be told from zero."""
+    return n * torch.finfo(dtype).eps * max(lambda_max, 0.0)
+
+
 def spectrum_from_eigenvalues(eigenvalues: Tensor, trace: float | None = None) -> Spectrum:
     """A ``Spectrum`` from the full set of ascending eigenvalues of an n × n kernel."""
     lam = eigenvalues.to(torch.float64)
     n = lam.numel()
     lambda_max = lam[-1].item()
-    floor = n * torch.finfo(eigenvalues.dtype).eps * max(lambda_max, 0.0)
+    floor = numerical_floor(n, lambda_max, eigenvalues.dtype)
     raw_min = lam[0].item()
     reliable = raw_min > floor
     lambda_min = raw_min if reliable else floor
@@ -150,4 +155,4 @@ def model_spectrum(model: nn.Module, x: Tensor, normalization: str = "raw", dens
     lambda_max = top[-1].item()
     nan = math.nan
     return Spectrum(top, nan, lambda_max, nan, ntk_diagonal(model, x, normalization=normalization).sum().item(),
-                    nan, nan, n * torch.finfo(torch.float64).eps * lambda_max, False)
+                    nan, nan, numerical_floor(n, lambda_max), False)
