@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from pytorch_lightning import Callback, LightningModule, Trainer
+from pytorch_lightning import Callback, LightningModule, Trainer, seed_everything
 
 from coordnet.data import ImageDataModule
 from coordnet.models import Activation, ReLU, Sine
@@ -66,12 +66,13 @@ class FitResult:
 
 
 def fit_image(spec: NetworkSpec, image: str = "camera", resolution: int = 128, steps: int = 500,
-              record_steps: tuple[int, ...] = (), save_dir: str = "runs", progress: bool = True,
+              record_steps: tuple[int, ...] = (), save_dir: str = "runs", progress: bool = True, seed: int = 0,
               **trainer_kwargs) -> FitResult:
     """Fit ``image`` at ``resolution``² (protocol memorize, full batch) for ``steps`` Adam steps.
 
-    ``trainer_kwargs`` go to ``make_trainer`` (e.g. ``accelerator="cpu"``).
+    The initial weights come from ``seed``; ``trainer_kwargs`` go to ``make_trainer`` (e.g. ``accelerator="cpu"``).
     """
+    seed_everything(seed, verbose=False)
     datamodule = ImageDataModule(image, resolution)
     module = CoordNetModule(datamodule.in_features, datamodule.out_features, spec.hidden, spec.depth,
                             spec.activation, spec.init, lr=spec.lr, reconstruction_every_n_steps=max(steps // 4, 1))
