@@ -52,15 +52,18 @@ class CoordNetCLI(LightningCLI):
             logger.init_args.name = Path(str(files[-1])).stem
 
 
-def run_cli(args: list[str] | None = None) -> None:
-    """LightningCLI over ``CoordNetModule`` and any ``CoordDataModule``; ``args`` None reads sys.argv."""
+def run_cli(args: list[str] | None = None, run: bool = True) -> CoordNetCLI:
+    """LightningCLI over ``CoordNetModule`` and any ``CoordDataModule``; ``args`` None reads sys.argv.
+
+    ``run=False``: parse and instantiate only (no subcommand in ``args``); the caller runs ``cli.trainer``.
+    """
     defaults = TRAINER_DEFAULTS | {
         "logger": {
             "class_path": "pytorch_lightning.loggers.TensorBoardLogger",
             "init_args": {"save_dir": "runs", "name": DEFAULT_RUN_NAME, "default_hp_metric": False},
         }
     }
-    CoordNetCLI(
+    return CoordNetCLI(
         CoordNetModule,
         CoordDataModule,
         subclass_mode_data=True,
@@ -68,6 +71,7 @@ def run_cli(args: list[str] | None = None) -> None:
         seed_everything_default=0,
         auto_configure_optimizers=False,
         args=args,
+        run=run,
     )
 
 

@@ -82,6 +82,18 @@ def test_shipped_configs_parse(config, capsys):
     assert exit_info.value.code == 0
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["trainer"]["max_steps"] >= 1000
+    if config.name.startswith("camera"):  # the image configs watch the NTK by default
+        (ntk,) = printed["trainer"]["callbacks"]
+        assert ntk["class_path"].endswith("NTKSpectrumCallback") and ntk["init_args"]["num_points"] == 1024
+
+
+def test_ntk_callback_from_yaml_writes_its_history(tiny_config, tmp_path):
+    tiny_config.write_text(tiny_config.read_text() + "  callbacks:\n    - class_path: NTKSpectrumCallback\n"
+                           "      init_args: {num_points: 128, every_n_steps: 25}\n")
+    main(["fit", "--config", str(tiny_config)])
+    history = (tmp_path / "runs/tiny/version_0/ntk_spectrum.csv").read_text().splitlines()
+    assert history[0].startswith("step,lambda_min,lambda_max,condition_number")
+    assert [line.split(",")[0] for line in history[1:]] == ["0", "25", "50"]
 
 
 @pytest.mark.parametrize("override, message", [

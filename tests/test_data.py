@@ -177,3 +177,33 @@ def test_setup_places_tensors_on_the_requested_device():
 def test_bad_data_module_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ImageDataModule("camera", 16, **kwargs)
+
+
+@pytest.mark.parametrize("protocol", ["memorize", "fourier"])
+def test_image_probe_points_are_spread_over_the_training_grid(protocol):
+    dm = ImageDataModule("camera", 64, protocol=protocol)
+    dm.setup()
+    rows, cols = dm.train_grid_shape
+    assert rows * cols == len(dm.train_x)
+    index = dm.probe_indices(256, seed=3)
+    assert len(index) == 256 == len(set(index.tolist())) and torch.equal(index, index.sort().values)
+    assert torch.equal(index, dm.probe_indices(256, seed=3)) and not torch.equal(index, dm.probe_indices(256, seed=4))
+    # a 16×16 probe on the training grid: every 1/4 × 1/4 block of the image holds 16 points
+    r, c = index // cols, index % cols
+    blocks = torch.bincount((4 * r // rows) * 4 + 4 * c // cols, minlength=16)
+    assert blocks.tolist() == [16] * 16
+
+
+def test_probe_points_on_signals_scattered_sets_and_small_sets():
+    signal = SignalDataModule("chirp", 1000)
+    signal.setup()
+    index = signal.probe_indices(100)
+    assert torch.equal(torch.bincount(index // 10, minlength=100), torch.ones(100, dtype=torch.long))  # 1 per cell
+    scattered = MemorizationDataModule(500, 3, "gaussian")
+    scattered.setup()
+    assert scattered.train_grid_shape is None and len(set(scattered.probe_indices(50).tolist())) == 50
+    small = ImageDataModule("camera", 8)
+    small.setup()
+    assert torch.equal(small.probe_indices(1024), torch.arange(64))  # fewer points than asked: all of them
+    with pytest.raises(ValueError, match="num_points must be a positive integer"):
+        small.probe_indices(0)

@@ -10,6 +10,7 @@ from torch.func import functional_call, jacrev
 from coordnet.models import Abs, AbsLinear, CoordMLP, Cos, FourierFeatures, Gaussian, ReLU, Sine
 from coordnet.ntk import (as_blocks, empirical_ntk, kernel_distance, model_spectrum, ntk_diagonal, ntk_layer_diagonals,
                           ntk_matvec, spectrum, spectrum_from_eigenvalues, target_alignment, top_eigenvalues)
+from coordnet.ntk.history import HISTORY_FILE, read_history, write_history
 from coordnet.training import CoordNetModule
 
 
@@ -205,3 +206,14 @@ def test_layer_diagonals_are_per_layer_squared_gradient_norms():
         norms = sum((j.reshape(j.shape[0], -1) ** 2).sum(1) for j in jac.values())
         torch.testing.assert_close(per_layer[layer], norms, rtol=1e-10, atol=0)
     torch.testing.assert_close(per_layer.sum(0), ntk_diagonal(model, x))
+
+
+def test_history_csv_round_trip(tmp_path):
+    rows = [{"step": 0, "lambda_min": 0.1 + 0.2, "kernel_velocity": math.nan},
+            {"step": 100, "lambda_min": 1e-300, "kernel_velocity": 2.5e-5}]
+    write_history(tmp_path / HISTORY_FILE, rows)
+    columns = read_history(tmp_path)  # a run directory finds its ntk_spectrum.csv
+    assert columns["step"] == [0, 100] and columns["lambda_min"] == [0.1 + 0.2, 1e-300]  # exact round trip
+    assert math.isnan(columns["kernel_velocity"][0]) and columns["kernel_velocity"][1] == 2.5e-5
+    with pytest.raises(FileNotFoundError, match="no NTK history"):
+        read_history(tmp_path / "missing")

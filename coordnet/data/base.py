@@ -12,6 +12,7 @@ in checkpoints, so a resumed run draws the same batches as an uninterrupted one.
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Iterator, Literal
 
@@ -26,6 +27,29 @@ Protocol = Literal["memorize", "fourier"]
 # test split returns an empty validation loader on purpose.
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
 warnings.filterwarnings("ignore", ".*Total length of `list` across ranks is zero.*")
+
+
+def stratified_grid_indices(shape: tuple[int, ...], num_points: int, generator: torch.Generator) -> Tensor:
+    """``num_points`` distinct row-major indices into a grid of ``shape``, spread evenly over it.
+
+    The grid is cut into k_1 × … × k_d near-equal cells, k_i = ⌈shape_i · (num_points / size)^(1/d)⌉
+    (so Π k_i ≥ num_points and k_i ≤ shape_i); one uniformly drawn point per cell, then ``num_points``
+    of the cells drawn without replacement. Returned sorted.
+    """
+    size = math.prod(shape)
+    if not 0 < num_points <= size:
+        raise ValueError(f"need 0 < num_points ≤ {size} grid points, got {num_points}")
+    fraction = (num_points / size) ** (1 / len(shape))
+    cells = [min(n, math.ceil(n * fraction - 1e-9)) for n in shape]  # 1e-9: 32.000000001 is 32 cells
+    axes = []
+    for n, k in zip(shape, cells):
+        edges = torch.arange(k + 1) * n // k  # cell i spans [edges[i], edges[i+1]), never empty as k ≤ n
+        width = edges[1:] - edges[:-1]
+        axes.append(edges[:-1] + (torch.rand(k, generator=generator) * width).long())
+    points = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, len(shape))
+    points = points[torch.randperm(points.shape[0], generator=generator)[:num_points]]
+    strides = torch.tensor([math.prod(shape[i + 1:]) for i in range(len(shape))])
+    return (points * strides).sum(-1).sort().values
 
 
 class BatchStream(IterableDataset):
@@ -87,6 +111,31 @@ class CoordDataModule(LightningDataModule):
         self.train_x, self.train_y = self.coords[train_idx], self.values[train_idx]
         if test_idx is not None:
             self.test_x, self.test_y = self.coords[test_idx], self.values[test_idx]
+
+    @property
+    def train_grid_shape(self) -> tuple[int, ...] | None:
+        """Shape of the grid the training points form in row-major order, or None if they are scattered."""
+        return None
+
+    def probe_indices(self, num_points: int, seed: int = 0) -> Tensor:
+        """Indices (sorted, into ``train_x``) of ``num_points`` training points for measurements like the NTK.
+
+        Spread over the training grid when there is one (``stratified_grid_indices``), else a uniform
+        random subset; all training points when there are no more than ``num_points``. Seeded by ``seed``
+        alone, on a private generator: the global RNG is not touched.
+        """
+        if self.train_x is None:
+            raise RuntimeError("probe_indices needs the data: call setup() first")
+        if isinstance(num_points, bool) or not isinstance(num_points, int) or num_points <= 0:
+            raise ValueError(f"num_points must be a positive integer, got {num_points!r}")
+        total = self.train_x.shape[0]
+        if num_points >= total:
+            return torch.arange(total)
+        generator = torch.Generator().manual_seed(seed)
+        shape = self.train_grid_shape
+        if shape is None:
+            return torch.randperm(total, generator=generator)[:num_points].sort().values
+        return stratified_grid_indices(shape, num_points, generator)
 
     def train_dataloader(self) -> DataLoader:
         stream = BatchStream(self.train_x, self.train_y, self.batch_size, self.seed, self._start_step)

@@ -151,6 +151,12 @@ class ImageDataModule(CoordDataModule):
             return pixel_grid(h, w), values, index.flatten(), None
         return pixel_grid(h, w), values, index[::2, ::2].flatten(), index[1::2, 1::2].flatten()
 
+    @property
+    def train_grid_shape(self) -> tuple[int, int]:
+        if self.protocol == "memorize":
+            return self.height, self.width
+        return (self.height + 1) // 2, (self.width + 1) // 2
+
     def log_reconstruction(self, writer, prediction: Tensor, step: int) -> None:
         """Logs `reconstruction` as [target | prediction] side by side, clipped to [0, 1]."""
         pred = prediction.detach().clamp(0, 1).reshape(self.height, self.width, -1).cpu()

@@ -59,6 +59,11 @@ class MemorizationDataModule(CoordDataModule):
         y = torch.randn(n, self.out_features, generator=generator)
         return x, y, torch.arange(n), None
 
+    @property
+    def train_grid_shape(self) -> tuple[int, int] | None:
+        side = math.isqrt(self.num_points)
+        return (side, side) if self.inputs == "grid" else None
+
     def log_reconstruction(self, writer, prediction: Tensor, step: int) -> None:
         """Logs `reconstruction` as a scatter of prediction against target."""
         from matplotlib.figure import Figure

@@ -128,6 +128,11 @@ class SignalDataModule(CoordDataModule):
             return coords, torch.from_numpy(self.samples), index, None
         return coords, torch.from_numpy(self.samples), index[::2], index[1::2]
 
+    @property
+    def train_grid_shape(self) -> tuple[int]:
+        n = len(self.samples)
+        return (n,) if self.protocol == "memorize" else ((n + 1) // 2,)
+
     def log_reconstruction(self, writer, prediction: Tensor, step: int) -> None:
         """Logs `reconstruction` as a figure: target and prediction against t, one panel per channel."""
         from matplotlib.figure import Figure

@@ -1,6 +1,7 @@
-"""Side-by-side timings behind ``scripts/bench_train.py``: the Lightning path against a plain loop.
+"""Side-by-side timings: the Lightning path against a plain loop (``scripts/bench_train.py``), and a
+config with and without its NTK callback (``scripts/bench_callback.py``).
 
-Both loops train the same ``CoordMLP`` (same seed, so the same initial weights) on the same
+Both training loops train the same ``CoordMLP`` (same seed, so the same initial weights) on the same
 resident image tensors with the same Adam settings, full batch, in the same order (zero_grad,
 forward, backward, step). Time per step is the wall time
 from the end of step ``warmup`` to the end of the last step, divided by the steps in between,
@@ -17,7 +18,8 @@ import torch.nn.functional as F
 from pytorch_lightning import Callback, LightningModule, Trainer
 
 from coordnet.data import ImageDataModule
-from coordnet.training import CoordNetModule, make_trainer
+from coordnet.experiments.config_runs import fit_config
+from coordnet.training import CoordNetModule, NTKSpectrumCallback, make_trainer
 
 
 def _sync(device: torch.device) -> None:
@@ -93,3 +95,26 @@ def compare_training_loops(resolution: int, width: int, steps: int, repeats: int
     return {"resolution": resolution, "width": width, "device": device,
             "plain_ms": 1e3 * statistics.median(plain), "lightning_ms": 1e3 * statistics.median(lightning),
             "ratio": statistics.median(ratios), "ratio_min": ratios[0], "ratio_max": ratios[-1]}
+
+
+def callback_overhead(config: str, overrides: list[str] = (), repeats: int = 2) -> dict[str, float | str]:
+    """Wall time of ``trainer.fit`` for ``config`` with ``--trainer.callbacks=[]`` and as given (its
+    ``NTKSpectrumCallback`` on), run back to back ``repeats`` times with the same ``overrides``.
+
+    Returns the median seconds of each, the median of the per-pair ratios with/without, the number of
+    NTK measurements per run and the extra seconds per measurement.
+    """
+    without, with_ntk, measurements, device = [], [], 0, "cpu"
+    for _ in range(repeats):
+        without.append(fit_config(config, [*overrides, "--trainer.callbacks=[]"])[1])
+        trainer, seconds = fit_config(config, overrides)
+        with_ntk.append(seconds)
+        ntk = [cb for cb in trainer.callbacks if isinstance(cb, NTKSpectrumCallback)]
+        if not ntk:
+            raise ValueError(f"config {config!r} has no NTKSpectrumCallback under trainer.callbacks")
+        measurements, device = len(ntk[0].history), str(trainer.strategy.root_device)
+    ratios = sorted(a / b for a, b in zip(with_ntk, without))
+    seconds_with, seconds_without = statistics.median(with_ntk), statistics.median(without)
+    return {"device": device, "without_s": seconds_without, "with_s": seconds_with,
+            "ratio": statistics.median(ratios), "ratio_min": ratios[0], "ratio_max": ratios[-1],
+            "measurements": measurements, "per_measurement_s": (seconds_with - seconds_without) / measurements}

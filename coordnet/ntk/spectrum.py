@@ -117,9 +117,9 @@ def top_eigenvalues(matvec: Callable[[Tensor], Tensor], n: int, k: int = 10, tol
 
 
 def kernel_distance(k0: Tensor, k1: Tensor) -> float:
-    """`1 − ⟨K0, K1⟩_F / (‖K0‖_F ‖K1‖_F)` (Fort et al. 2020): 0 for proportional kernels."""
+    """`1 − ⟨K0, K1⟩_F / (‖K0‖_F ‖K1‖_F)` (Fort et al. 2020): 0 for proportional kernels (never below 0)."""
     a, b = k0.to(torch.float64), k1.to(torch.float64)
-    return 1.0 - ((a * b).sum() / (a.norm() * b.norm())).item()
+    return max(0.0, 1.0 - ((a * b).sum() / (a.norm() * b.norm())).item())  # round-off can dip below 0
 
 
 def target_alignment(kernel: Tensor, targets: Tensor) -> float:
