@@ -14,6 +14,12 @@ Families (special cases are thin subclasses, so the general form is tested again
   (arXiv 2402.04783). ``Sine(omega0)`` is SIREN's sin(ω0·x) = cos(ω0·x − π/2).
 - ``Gaussian(sigma)``: φ(x) = exp(−x²/(2σ²)) (Ramasinghe & Lucey, arXiv 2111.15135).
 
+Each activation also carries its Gaussian duals, ``dual(var1, var2, cov)`` =
+(E[φ(u)φ(v)], E[φ′(u)φ′(v)]) for (u, v) ~ N(0, [[var1, cov], [cov, var2]]), which the infinite-width
+kernels (``coordnet.ntk.analytic``) read: closed forms for the three families (arc-cosine for a·x + b·|x|,
+Gaussian characteristic functions for cos, a Gaussian integral for the Gaussian bump), Gauss–Hermite
+quadrature for any other subclass.
+
 Look one up by name with ``get_activation("relu")``; YAML configs may also give a ``class_path``.
 """
 
@@ -21,8 +27,45 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import Tensor, nn
+
+Duals = tuple[Tensor, Tensor]
+
+
+def _correlation(var1: Tensor, var2: Tensor, cov: Tensor) -> tuple[Tensor, Tensor]:
+    """(√(var1·var2), ρ = cov/√(var1·var2) clipped to [−1, 1], 0 where a variance is 0)."""
+    norm = torch.sqrt(var1 * var2)
+    rho = torch.where(norm > 0, cov / torch.where(norm > 0, norm, 1.0), 0.0)
+    return norm, rho.clamp(-1.0, 1.0)
+
+
+def gauss_hermite_duals(activation: "Activation", var1: Tensor, var2: Tensor, cov: Tensor, order: int = 96,
+                        chunk: int = 2048) -> Duals:
+    """``activation.dual`` by an ``order``² Gauss–Hermite rule over u = √var1·z1, v = t·z1 + r·z2.
+
+    t = cov/√var1 and r = √(var2 − t²), z1, z2 ~ N(0, 1) independent. Exact to round-off for
+    polynomials of degree < 2·order; smooth activations converge exponentially, kinks only polynomially
+    (hence the closed forms). Inputs broadcast; computed in float64, ``chunk`` entries at a time.
+    """
+    nodes, weights = np.polynomial.hermite_e.hermegauss(order)
+    z = torch.from_numpy(nodes)
+    w = torch.from_numpy(weights / math.sqrt(2 * math.pi))
+    var1, var2, cov = torch.broadcast_tensors(*(torch.as_tensor(t, dtype=torch.float64) for t in (var1, var2, cov)))
+    shape = var1.shape
+    out_f, out_d = [], []
+    for a, b, c in zip(*(t.reshape(-1).split(chunk) for t in (var1, var2, cov))):
+        z, w = z.to(a.device), w.to(a.device)
+        su = a.sqrt()
+        t = torch.where(su > 0, c / torch.where(su > 0, su, 1.0), 0.0)
+        r = (b - t**2).clamp_min(0).sqrt()
+        u = su[:, None, None] * z[None, :, None]  # (n, Q, 1)
+        v = t[:, None, None] * z[None, :, None] + r[:, None, None] * z[None, None, :]  # (n, Q, Q)
+        ww = w[:, None] * w[None, :]
+        out_f.append((activation(u) * activation(v) * ww).sum((1, 2)))
+        out_d.append((activation.derivative(u) * activation.derivative(v) * ww).sum((1, 2)))
+    return torch.cat(out_f).reshape(shape), torch.cat(out_d).reshape(shape)
 
 
 class Activation(nn.Module):
@@ -33,6 +76,14 @@ class Activation(nn.Module):
 
     def derivative(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def dual(self, var1: Tensor, var2: Tensor, cov: Tensor) -> Duals:
+        """(E[φ(u)φ(v)], E[φ′(u)φ′(v)]) for (u, v) ~ N(0, [[var1, cov], [cov, var2]]), elementwise, float64.
+
+        This base version integrates numerically (``gauss_hermite_duals``); subclasses with a closed form
+        override it.
+        """
+        return gauss_hermite_duals(self, var1, var2, cov)
 
     def eoc_variance(self) -> float:
         """Weight variance σ² that puts a deep network of this activation at the Edge of Chaos."""
@@ -67,6 +118,20 @@ class AbsLinear(Activation):
 
     def derivative(self, x: Tensor) -> Tensor:
         return self.a + self.b * torch.sign(x)
+
+    def dual(self, var1: Tensor, var2: Tensor, cov: Tensor) -> Duals:
+        """Arc-cosine closed forms (Cho & Saul 2009; Daniely et al. 2016), with ρ = cov/√(var1·var2):
+
+        E[φ(u)φ(v)] = a²·cov + b²·√(var1·var2)·(2/π)(ρ·arcsin ρ + √(1 − ρ²))   (E[u|v|] = 0 by symmetry)
+        E[φ′(u)φ′(v)] = a² + b²·(2/π)·arcsin ρ, and φ′(0)·a (φ′(0)² if both vanish) where a variance is 0.
+        """
+        norm, rho = _correlation(var1, var2, cov)
+        two_pi = 2 / math.pi
+        phi = self.a**2 * cov + self.b**2 * norm * two_pi * (rho * torch.asin(rho) + (1 - rho**2).clamp_min(0).sqrt())
+        d0 = self.derivative(torch.zeros((), dtype=torch.float64)).item()  # φ′(0): a, or 0 for ReLU and |x|
+        degenerate = torch.where((var1 > 0) | (var2 > 0), d0 * self.a, d0**2)
+        dphi = torch.where(norm > 0, self.a**2 + self.b**2 * two_pi * torch.asin(rho), degenerate)
+        return phi, dphi
 
     def eoc_variance(self) -> float:
         """σ² = 1/(a² + b²) (arXiv 2501.13225, Def. 3)."""
@@ -136,6 +201,16 @@ class Cos(Activation):
     def derivative(self, x: Tensor) -> Tensor:
         return -self.s * torch.sin(self.s * x + self.phase)
 
+    def dual(self, var1: Tensor, var2: Tensor, cov: Tensor) -> Duals:
+        """From E[cos(s(u ∓ v))] = exp(−s²(var1 + var2 ∓ 2cov)/2), with e∓ those two exponentials:
+
+        E[φ(u)φ(v)] = ½(e₋ + cos(2·phase)·e₊),   E[φ′(u)φ′(v)] = (s²/2)(e₋ − cos(2·phase)·e₊).
+        """
+        e_minus = torch.exp(-0.5 * self.s**2 * (var1 + var2 - 2 * cov))
+        e_plus = torch.exp(-0.5 * self.s**2 * (var1 + var2 + 2 * cov))
+        c2 = math.cos(2 * self.phase)
+        return 0.5 * (e_minus + c2 * e_plus), 0.5 * self.s**2 * (e_minus - c2 * e_plus)
+
     def extra_repr(self) -> str:
         return f"s={self.s:g}, phase={self.phase:g}"
 
@@ -180,6 +255,15 @@ class Gaussian(Activation):
 
     def derivative(self, x: Tensor) -> Tensor:
         return -(x / self.sigma**2) * self.forward(x)
+
+    def dual(self, var1: Tensor, var2: Tensor, cov: Tensor) -> Duals:
+        """Gaussian integrals, with D = det(I + C/σ²) = (1 + var1/σ²)(1 + var2/σ²) − cov²/σ⁴:
+
+        E[φ(u)φ(v)] = D^(−1/2),   E[φ′(u)φ′(v)] = E[uv·φ(u)φ(v)]/σ⁴ = cov·D^(−3/2)/σ⁴.
+        """
+        s2 = self.sigma**2
+        det = (1 + var1 / s2) * (1 + var2 / s2) - cov**2 / s2**2
+        return det**-0.5, cov * det**-1.5 / s2**2
 
     def extra_repr(self) -> str:
         return f"sigma={self.sigma:g}"

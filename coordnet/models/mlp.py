@@ -38,7 +38,11 @@ Parametrization = Literal["standard", "ntk"]
 
 
 class ScaledLinear(nn.Module):
-    """`s = c_w · h Wᵀ + c_b · b` for h of shape (N, in_features); returns (N, out_features)."""
+    """`s = c_w · h Wᵀ + c_b · b` for h of shape (N, in_features); returns (N, out_features).
+
+    ``init_weight_std``/``init_bias_std``: the std the entries of W and b were drawn with (set by
+    ``CoordMLP``), so that c_w·init_weight_std is the effective weight std the analytic NTK reads.
+    """
 
     def __init__(self, in_features: int, out_features: int, bias: bool, weight_scale: float = 1.0,
                  bias_scale: float = 1.0) -> None:
@@ -47,6 +51,7 @@ class ScaledLinear(nn.Module):
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
         self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
         self.weight_scale, self.bias_scale = float(weight_scale), float(bias_scale)
+        self.init_weight_std = self.init_bias_std = 1.0
 
     def forward(self, h: Tensor) -> Tensor:
         weight = self.weight if self.weight_scale == 1.0 else self.weight * self.weight_scale
@@ -154,6 +159,7 @@ class CoordMLP(nn.Module):
                     nn.init.normal_(linear.bias)
             else:
                 linear = ScaledLinear(fan_in, fan_out, bias)
+                linear.init_weight_std, linear.init_bias_std = w_std, b_std
                 draw = (lambda t, std: nn.init.uniform_(t, -std * math.sqrt(3), std * math.sqrt(3))) if uniform \
                     else (lambda t, std: nn.init.normal_(t, 0.0, std))
                 draw(linear.weight, w_std)
