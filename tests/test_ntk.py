@@ -10,7 +10,8 @@ from torch.func import functional_call, jacrev
 from coordnet.models import Abs, AbsLinear, CoordMLP, Cos, FourierFeatures, Gaussian, ReLU, Sine
 from coordnet.ntk import (as_blocks, empirical_ntk, kernel_distance, model_spectrum, ntk_diagonal, ntk_layer_diagonals,
                           ntk_matvec, spectrum, spectrum_from_eigenvalues, target_alignment, top_eigenvalues)
-from coordnet.ntk.history import HISTORY_FILE, read_history, write_history
+from coordnet.ntk.history import HISTORY_FILE, read_history
+from coordnet.tables import write_csv
 from coordnet.training import CoordNetModule
 
 
@@ -211,7 +212,7 @@ def test_layer_diagonals_are_per_layer_squared_gradient_norms():
 def test_history_csv_round_trip(tmp_path):
     rows = [{"step": 0, "lambda_min": 0.1 + 0.2, "kernel_velocity": math.nan},
             {"step": 100, "lambda_min": 1e-300, "kernel_velocity": 2.5e-5}]
-    write_history(tmp_path / HISTORY_FILE, rows)
+    write_csv(tmp_path / HISTORY_FILE, rows)
     columns = read_history(tmp_path)  # a run directory finds its ntk_spectrum.csv
     assert columns["step"] == [0, 100] and columns["lambda_min"] == [0.1 + 0.2, 1e-300]  # exact round trip
     assert math.isnan(columns["kernel_velocity"][0]) and columns["kernel_velocity"][1] == 2.5e-5

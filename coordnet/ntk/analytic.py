@@ -21,7 +21,7 @@ are not Gaussian and the result is the Gaussian kernel with the same variances.
 Modes and normalisations are those of ``empirical_ntk``: ``full`` (N·O, M·O) = Θ ⊗ I_O, ``trace`` = O·Θ,
 ``mean`` = Θ, ``per_output`` (O, N, M); ``raw`` or ``by_n`` (divided by N = len(x1)).
 
-``eoc_ntk(x1, x2, delta, depth)`` is paper 2's closed form (arXiv 2501.13225 Prop. 6) for bias-free
+``eoc_ntk(x1, x2, delta, depth)`` (and ``eoc_ntk_by_depth`` for every depth at once) is paper 2's closed form (arXiv 2501.13225 Prop. 6) for bias-free
 (a, b)-ReLU networks at the Edge of Chaos, which depends on (a, b) only through Δ = b²/(a²+b²).
 """
 
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 from torch import Tensor
@@ -133,6 +134,28 @@ def eoc_cosine_map(rho: Tensor, delta: float) -> tuple[Tensor, Tensor]:
             1 - delta * (2 / math.pi) * acos)
 
 
+def eoc_ntk_by_depth(x1: Tensor, x2: Tensor | None = None, delta: float = 0.5, max_depth: int = 3,
+                     normalization: Normalization = "by_n") -> Iterator[tuple[int, Tensor]]:
+    """(l, ``eoc_ntk`` at depth l) for l = 1 … ``max_depth``, by the recurrence K_{l+1} = K_l·ϱ′(ρ_l) + ‖x‖‖x′‖ρ_{l+1}."""
+    if not 0 <= delta <= 1:
+        raise ValueError(f"eoc_ntk: delta must lie in [0, 1], got {delta!r}")
+    if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 1:
+        raise ValueError(f"eoc_ntk: depth must be a positive integer, got {max_depth!r}")
+    _check("full", normalization)
+    a = x1.to(torch.float64)
+    b = a if x2 is None else x2.to(torch.float64)
+    norms = a.norm(dim=1)[:, None] * b.norm(dim=1)[None, :]
+    rho = (a @ b.T) / norms.clamp_min(torch.finfo(torch.float64).tiny)
+    if x2 is None:
+        rho.diagonal().fill_(1.0)  # exactly: arccos is so steep at 1 that one ulp off costs ~1e-8
+    scale = norms / a.shape[0] if normalization == "by_n" else norms
+    total = rho  # Σ_k ρ_k ∏_{k′=k}^{l−1} ϱ′(ρ_k′) at l = 1
+    for depth in range(1, max_depth + 1):
+        yield depth, scale * total
+        rho, derivative = eoc_cosine_map(rho, delta)
+        total = total * derivative + rho
+
+
 def eoc_ntk(x1: Tensor, x2: Tensor | None = None, delta: float = 0.5, depth: int = 3,
             normalization: Normalization = "by_n") -> Tensor:
     """Paper 2's closed-form limiting NTK at the Edge of Chaos (arXiv 2501.13225 Prop. 6), (N, M) float64:
@@ -143,26 +166,6 @@ def eoc_ntk(x1: Tensor, x2: Tensor | None = None, delta: float = 0.5, depth: int
     ``by_n`` (the paper's matrix) divides by N. Equals ``analytic_ntk`` of a ``CoordMLP`` with l−1 hidden
     layers, ``init="eoc"``, NTK parametrisation, no bias, ``first_layer_fan_in=False`` and a² + b² = 1.
     """
-    if not 0 <= delta <= 1:
-        raise ValueError(f"eoc_ntk: delta must lie in [0, 1], got {delta!r}")
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-        raise ValueError(f"eoc_ntk: depth must be a positive integer, got {depth!r}")
-    _check("full", normalization)
-    a = x1.to(torch.float64)
-    b = a if x2 is None else x2.to(torch.float64)
-    norms = a.norm(dim=1)[:, None] * b.norm(dim=1)[None, :]
-    rho = (a @ b.T) / norms.clamp_min(torch.finfo(torch.float64).tiny)
-    if x2 is None:
-        rho.diagonal().fill_(1.0)  # exactly: arccos is so steep at 1 that one ulp off costs ~1e-8
-    rhos, derivs = [rho], []  # ρ_k = ϱ^{∘(k−1)}(ρ_1) and ϱ′(ρ_k)
-    for _ in range(depth - 1):
-        nxt, d = eoc_cosine_map(rhos[-1], delta)
-        rhos.append(nxt)
-        derivs.append(d)
-    total, product = torch.zeros_like(rho), torch.ones_like(rho)
-    for k in range(depth - 1, -1, -1):  # Σ_k ρ_k ∏_{k′≥k} ϱ′(ρ_k′), accumulated from the top layer down
-        total = total + rhos[k] * product
-        if k > 0:
-            product = product * derivs[k - 1]
-    kernel = norms * total
-    return kernel / a.shape[0] if normalization == "by_n" else kernel
+    for _, kernel in eoc_ntk_by_depth(x1, x2, delta, depth, normalization):
+        pass
+    return kernel

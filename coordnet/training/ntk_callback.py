@@ -41,8 +41,9 @@ from torch import Tensor
 from coordnet.data.base import CoordDataModule
 from coordnet.ntk import empirical_ntk, find_mlp, kernel_distance, ntk_layer_diagonals, spectrum, target_alignment
 from coordnet.ntk.empirical import Normalization
-from coordnet.ntk.history import HISTORY_FILE, write_history
+from coordnet.ntk.history import HISTORY_FILE
 from coordnet.ntk.plots import spectrum_figure
+from coordnet.tables import write_csv
 
 CallbackMode = Literal["mean", "trace", "full"]
 
@@ -200,4 +201,4 @@ class NTKSpectrumCallback(Callback):
     def _write_csv(self, trainer: Trainer) -> None:
         if trainer.log_dir is not None:
             Path(trainer.log_dir).mkdir(parents=True, exist_ok=True)
-            write_history(Path(trainer.log_dir) / HISTORY_FILE, self.history)
+            write_csv(Path(trainer.log_dir) / HISTORY_FILE, self.history)

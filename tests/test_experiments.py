@@ -1,0 +1,100 @@
+"""The paper reproductions' --quick modes: files written, numbers sane (full runs are recorded in the README)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from coordnet.tables import read_csv_columns
+
+SCRIPTS = Path(__file__).parents[1] / "scripts"
+
+
+def run_quick(script: str, out: Path) -> str:
+    result = subprocess.run([sys.executable, str(SCRIPTS / script), "--quick", "--out", str(out)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def test_p2_condition_vs_depth_quick(tmp_path):
+    printed = run_quick("p2_condition_vs_depth.py", tmp_path)
+    assert {p.name for p in tmp_path.iterdir()} == {"condition_vs_depth.csv", "condition_vs_depth.png", "summary.md"}
+    assert (tmp_path / "summary.md").read_text().strip() in printed
+    columns = read_csv_columns(tmp_path / "condition_vs_depth.csv")
+    assert len(columns["depth"]) == 8 * 15  # eight (a, b) pairs, depths 2..16
+    tabulated = [d for d in columns["relative_difference"] if d == d]
+    assert len(tabulated) == 8 * 4 and max(abs(d) for d in tabulated) < 0.10  # 8 datasets only: sampling noise
+    # deeper is better conditioned for every Δ, as in paper 2's Fig. 1
+    for delta in set(columns["delta"]):
+        kappas = [k for k, dl in zip(columns["kappa_mean"], columns["delta"]) if dl == delta]
+        assert kappas[-1] < kappas[0]
+
+
+def test_p1_min_eig_vs_n_quick(tmp_path):
+    printed = run_quick("p1_min_eig_vs_n.py", tmp_path)
+    assert "Log-log slope" in printed and (tmp_path / "min_eig_vs_n.png").stat().st_size > 10_000
+    columns = read_csv_columns(tmp_path / "min_eig_vs_n.csv")
+    assert len(columns["N"]) == 2 * 2 * 3 * 2  # activations × multipliers × N × seeds
+    assert all(columns["lambda_min_reliable"])
+    rows = list(zip(columns["multiplier"], columns["N"], columns["seed"], columns["lambda_min"]))
+    half = len(rows) // 2  # sorted: cos rows first, then relu rows in the same order
+    for (mult, n, seed, cos), (mult_r, n_r, seed_r, relu) in zip(rows[:half], rows[half:]):
+        assert (mult, n, seed) == (mult_r, n_r, seed_r) and cos > 50 * relu  # cos is far better conditioned
+
+
+def test_p1_width_scaling_quick(tmp_path):
+    printed = run_quick("p1_width_scaling.py", tmp_path)
+    assert "exponent (ours)" in printed
+    columns = read_csv_columns(tmp_path / "width_scaling.csv")
+    assert len(columns["n1"]) == 4 * 4 * 2 and all(columns["lambda_min_reliable"])
+    by_activation = {}
+    for act, lam in zip(columns["activation"], columns["lambda_min"]):
+        by_activation.setdefault(act, []).append(lam)
+    assert len({round(v[0], 6) for v in by_activation.values()}) == 4  # four different networks, not one
+
+
+def test_p1_lipschitz_quick(tmp_path):
+    run_quick("p1_lipschitz.py", tmp_path)
+    columns = read_csv_columns(tmp_path / "lipschitz.csv")
+    cos = [e for a, e in zip(columns["activation"], columns["elip"]) if a == "cos"]
+    relu = [e for a, e in zip(columns["activation"], columns["elip"]) if a == "relu"]
+    assert min(cos) > 1000 * max(relu)  # cos(30·) features are far steeper, as paper 1 reports
+
+
+def test_feature_jacobian_norms_equal_autograd():
+    from coordnet.experiments.paper1 import feature_jacobian_norms
+    from coordnet.models import CoordMLP, Cos
+
+    torch.manual_seed(0)
+    net = CoordMLP(12, 1, [5, 7, 9], activation=Cos(3.0), init="he", bias=False)
+    x = torch.randn(4, 12, dtype=torch.float64)
+    features = lambda v: net.activation(net.linears[2](net.activation(net.linears[1](  # noqa: E731
+        net.activation(net.linears[0](v))))))
+    net.double()
+    expected = torch.stack([torch.linalg.matrix_norm(torch.autograd.functional.jacobian(features, xi), ord=2)
+                            for xi in x])
+    torch.testing.assert_close(feature_jacobian_norms(net, x), expected)
+
+
+def test_p2_finite_width_quick(tmp_path):
+    run_quick("p2_finite_width.py", tmp_path)
+    columns = read_csv_columns(tmp_path / "finite_width.csv")
+    errors = {}
+    for act, width, error in zip(columns["activation"], columns["width"], columns["relative_error"]):
+        errors.setdefault((act, width), []).append(error)
+    for act in {a for a, _ in errors}:  # 4× the width: the error falls (about halves, as m^(−1/2))
+        assert np.mean(errors[act, 256]) < 0.8 * np.mean(errors[act, 64])
+
+
+def test_p2_spectrum_bounds_quick(tmp_path):
+    run_quick("p2_spectrum_bounds.py", tmp_path)
+    c = read_csv_columns(tmp_path / "spectrum_bounds.csv")
+    for lam, predicted, bulk_max in zip(c["lambda_max"], c["lambda_max_predicted"], c["bulk_max"]):
+        assert lam > 3 * bulk_max and lam == pytest.approx(predicted, rel=0.5)  # one spike, near its leading term
+    for delta in (0.5, 1.0):  # the bulk flattens with depth
+        spread = {d: s for dl, d, s in zip(c["delta"], c["depth"], c["bulk_spread"]) if dl == delta}
+        assert spread[16] < spread[8]
