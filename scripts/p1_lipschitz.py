@@ -7,9 +7,9 @@ Full: n0 ∈ {200, 400}, n3 ∈ {64, …, 2048}, 1000 points, 3 seeds (~1.5 min 
 """
 
 from coordnet.experiments.paper1 import lipschitz, lipschitz_figure, lipschitz_summary, lipschitz_table
-from coordnet.experiments.reporting import reproduction_args, write_report
+from coordnet.experiments.reporting import experiment_args, write_report
 
-args = reproduction_args(__doc__, "p1_lipschitz", "n3 ∈ {64, 128}, 200 points, 1 seed", "~1.5 min", "~5 s", seeds=3)
+args = experiment_args(__doc__, "p1_lipschitz", "n3 ∈ {64, 128}, 200 points, 1 seed", "~1.5 min", "~5 s", seeds=3)
 
 points = 200 if args.quick else 1000
 rows = lipschitz((64, 128), num_points=points, seeds=1) if args.quick else lipschitz(num_points=points, seeds=args.seeds)

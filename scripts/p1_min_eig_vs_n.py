@@ -9,9 +9,9 @@ Writes min_eig_vs_n.csv (every kernel), min_eig_vs_n.png and summary.md, and pri
 from coordnet.experiments.paper1 import (min_eig_figure, min_eig_reference_check, min_eig_summary, min_eig_vs_n,
                                          summarise_min_eig)
 from coordnet.experiments.paper_data import P1_NS
-from coordnet.experiments.reporting import reproduction_args, write_report
+from coordnet.experiments.reporting import experiment_args, write_report
 
-args = reproduction_args(__doc__, "p1_min_eig_vs_n", "N ∈ {100, 150, 200}, 2 seeds", "~3 min", "~5 s", seeds=5)
+args = experiment_args(__doc__, "p1_min_eig_vs_n", "N ∈ {100, 150, 200}, 2 seeds", "~3 min", "~5 s", seeds=5)
 
 ns, seeds = ((100, 150, 200), 2) if args.quick else (P1_NS, args.seeds)
 rows = min_eig_vs_n(ns, seeds=seeds)

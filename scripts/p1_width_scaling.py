@@ -8,9 +8,9 @@ summary.md (fitted exponents with 95% intervals), and prints the summary.
 """
 
 from coordnet.experiments.paper1 import width_exponents, width_scaling, width_scaling_figure, width_scaling_summary
-from coordnet.experiments.reporting import reproduction_args, write_report
+from coordnet.experiments.reporting import experiment_args, write_report
 
-args = reproduction_args(__doc__, "p1_width_scaling", "N = 100, n1 up to 800, 2 seeds", "~50 s", "~5 s", seeds=5)
+args = experiment_args(__doc__, "p1_width_scaling", "N = 100, n1 up to 800, 2 seeds", "~50 s", "~5 s", seeds=5)
 
 if args.quick:
     n, widths, seeds = 100, (100, 200, 400, 800), 2

@@ -7,9 +7,9 @@ Writes condition_vs_depth.csv, condition_vs_depth.png and summary.md, and prints
 """
 
 from coordnet.experiments.paper2 import condition_vs_depth, condition_vs_depth_figure, condition_vs_depth_summary
-from coordnet.experiments.reporting import reproduction_args, write_report
+from coordnet.experiments.reporting import experiment_args, write_report
 
-args = reproduction_args(__doc__, "p2_condition_vs_depth", "8 datasets, depths up to 16", "~20 s", "~3 s")
+args = experiment_args(__doc__, "p2_condition_vs_depth", "8 datasets, depths up to 16", "~20 s", "~3 s")
 
 datasets, max_depth, points, dim = (8, 16, 32, 16) if args.quick else (100, 64, 32, 16)
 rows = condition_vs_depth(datasets, points, dim, max_depth)

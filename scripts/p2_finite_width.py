@@ -7,9 +7,9 @@ Full: m ∈ {256, 1024, 4096}, l ∈ {3, 6, 12}, |x| and ReLU, 16 points on S^15
 """
 
 from coordnet.experiments.paper2 import finite_width, finite_width_figure, finite_width_summary, finite_width_table
-from coordnet.experiments.reporting import reproduction_args, write_report
+from coordnet.experiments.reporting import experiment_args, write_report
 
-args = reproduction_args(__doc__, "p2_finite_width", "m ∈ {64, 256}, l = 3, 2 seeds", "~1 min", "~3 s", seeds=4)
+args = experiment_args(__doc__, "p2_finite_width", "m ∈ {64, 256}, l = 3, 2 seeds", "~1 min", "~3 s", seeds=4)
 
 rows = finite_width((64, 256), (3,), seeds=2) if args.quick else finite_width(seeds=args.seeds)
 table = finite_width_table(rows)

@@ -8,9 +8,9 @@ Full: n ∈ {16, 32, 64} points on S^15, l ∈ {8, 16, 32, 64}, ReLU (Δ = 1/2) 
 
 from coordnet.experiments.paper2 import (spectrum_bounds, spectrum_bounds_figure, spectrum_bounds_summary,
                                          spectrum_bounds_table)
-from coordnet.experiments.reporting import reproduction_args, write_report
+from coordnet.experiments.reporting import experiment_args, write_report
 
-args = reproduction_args(__doc__, "p2_spectrum_bounds", "n = 16, l ∈ {8, 16}, 3 datasets", "~10 s", "~2 s")
+args = experiment_args(__doc__, "p2_spectrum_bounds", "n = 16, l ∈ {8, 16}, 3 datasets", "~10 s", "~2 s")
 
 rows = spectrum_bounds((16,), (8, 16), datasets=3) if args.quick else spectrum_bounds()
 table = spectrum_bounds_table(rows)

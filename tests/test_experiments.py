@@ -98,3 +98,24 @@ def test_p2_spectrum_bounds_quick(tmp_path):
     for delta in (0.5, 1.0):  # the bulk flattens with depth
         spread = {d: s for dl, d, s in zip(c["delta"], c["depth"], c["bulk_spread"]) if dl == delta}
         assert spread[16] < spread[8]
+
+
+def test_memorization_quick_and_the_linearised_prediction(tmp_path):
+    import json
+
+    from coordnet.experiments.memorization import linearisation_error
+
+    printed = run_quick("memorization.py", tmp_path)
+    assert "memorisation threshold" in printed and "Spearman" in printed
+    columns = read_csv_columns(tmp_path / "runs.csv")
+    assert {"lambda_min_K0", "kappa_K0", "steps_to_0.01", "steps_to_0.0001", "final_loss"} <= set(columns)
+    assert len(columns["activation"]) == 3 * 2 * 2 * 2  # activations × inputs × widths × optimisers
+    records = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
+    for r in records:  # GD on a wide ReLU or |x| network follows the model linearised at K₀
+        if r["optimizer"] == "gd" and r["width"] == 8 * 64 and r["activation"] in ("relu", "abrelu Δ=1"):
+            assert linearisation_error(r) <= 0.05
+    # a second call finds every run in runs.jsonl and redoes none
+    assert "(24 runs already done)" in subprocess.run(
+        [sys.executable, str(SCRIPTS / "memorization.py"), "--quick", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=600).stderr
+    assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 24

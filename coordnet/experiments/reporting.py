@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from matplotlib.figure import Figure
 
 from coordnet.tables import write_csv
 
 
-def reproduction_args(doc: str, name: str, quick_help: str, full_time: str, quick_time: str,
-                      seeds: int | None = None) -> argparse.Namespace:
-    """The command line every reproduction script shares, parsed; prints the run's expected time first.
+def experiment_args(doc: str, name: str, quick_help: str, full_time: str, quick_time: str,
+                    seeds: int | None = None,
+                    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+    """The command line every experiment script shares, parsed; prints the run's expected time first.
 
     Options: ``--quick`` (``quick_help``), ``--seeds`` (when ``seeds`` is a default), ``--figure-copy PATH``
-    (also save the figure there: docs/<name>.png for the README) and ``--out`` (default results/<name>).
-    ``full_time``/``quick_time``: measured on a 2-core CPU.
+    (also save the figure there: docs/<name>.png for the README), ``--out`` (default results/<name>), and
+    whatever ``add_arguments`` adds. ``full_time``/``quick_time``: measured on a 2-core CPU.
     """
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    if add_arguments is not None:
+        add_arguments(parser)
     parser.add_argument("--quick", action="store_true", help=quick_help + " (for tests)")
     if seeds is not None:
         parser.add_argument("--seeds", type=int, default=seeds, help=f"seeds per point (default: {seeds})")
