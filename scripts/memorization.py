@@ -5,7 +5,7 @@
 
 Full: N = 256 points (Gaussian in R^16 and a 16 × 16 pixel grid), one hidden layer of width N/4 … 8N, cos(s·)
 for s ∈ {1, 5, 30}, sine, ReLU and the (a, b)-ReLU at the EOC for Δ ∈ {¼, ½, ¾, 1}; GD (η = 1/λ_max(K₀)) and
-Adam, at most 1000 steps (~15 min on 2 cores). --quick: N = 64, widths N and 8N, three activations, 200 steps.
+Adam, at most 1000 steps (~9 min on 2 cores). --quick: N = 64, widths N and 8N, three activations, 200 steps.
 An interrupted sweep resumes from <out>/runs.jsonl. Writes runs.csv, curves.csv, memorization.png, summary.md.
 """
 
@@ -23,7 +23,7 @@ def sizes(parser):
     parser.add_argument("--dim", type=int, default=16, help="dimension of the Gaussian inputs (default: 16)")
 
 
-args = experiment_args(__doc__, "memorization", "N = 64, widths N and 8N, 3 activations, 200 steps", "~15 min",
+args = experiment_args(__doc__, "memorization", "N = 64, widths N and 8N, 3 activations, 200 steps", "~9 min",
                        "~10 s", seeds=1, add_arguments=sizes)
 specs = default_activations()
 if args.quick:
