@@ -33,7 +33,7 @@ else:
     n, steps, ratios = args.num_points, args.steps, (0.25, 0.5, 1.0, 2.0, 8.0)
 out = Path(args.out)
 out.mkdir(parents=True, exist_ok=True)
-records = sweep(specs, ("gaussian", "grid"), n, ratios, ("gd", "adam"), steps, args.seeds, out / "runs.jsonl")
+records = sweep(specs, ("gaussian", "grid"), n, ratios, ("gd", "adam"), steps, args.seeds, out / "runs.jsonl", args.dim)
 write_csv(out / "curves.csv", curve_rows(records))
 text = memorization_summary(records, n, steps, args.dim)
 write_report(out, "runs", run_table(records), memorization_figures(records, n), text, args.figure_copy)

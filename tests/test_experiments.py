@@ -119,3 +119,17 @@ def test_memorization_quick_and_the_linearised_prediction(tmp_path):
         [sys.executable, str(SCRIPTS / "memorization.py"), "--quick", "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=600).stderr
     assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 24
+
+
+def test_memorization_sweep_resumes_only_runs_with_the_same_settings(tmp_path):
+    from coordnet.experiments.memorization import default_activations, sweep
+
+    relu = [s for s in default_activations() if s.name == "relu"]
+    log = tmp_path / "runs.jsonl"
+    first = sweep(relu, ("gaussian",), 16, (1.0,), ("gd",), 5, 1, log, progress=False)
+    again = sweep(relu, ("gaussian",), 16, (1.0,), ("gd",), 5, 1, log, progress=False)
+    assert again == first and len(log.read_text().splitlines()) == 1  # read back, not redone
+    longer = sweep(relu, ("gaussian",), 16, (1.0,), ("gd",), 7, 1, log, progress=False)
+    assert longer[0]["step_cap"] == 7 and len(log.read_text().splitlines()) == 2  # other settings: run again
+    with pytest.raises(ValueError, match="grid inputs need a square number of points"):
+        sweep(relu, ("gaussian", "grid"), 15, (1.0,), ("gd",), 5, 1, log, progress=False)

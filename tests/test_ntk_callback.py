@@ -276,3 +276,15 @@ def test_a_tensorboard_server_serves_the_ntk_scalars(run):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@pytest.mark.filterwarnings("ignore")  # process-group and spawn notices
+def test_multi_process_training_measures_on_rank_zero_only(tmp_path):
+    ntk = NTKSpectrumCallback(num_points=16, every_n_steps=2, log_figure=False)
+    logger = TensorBoardLogger(str(tmp_path), name="ddp", default_hp_metric=False)
+    t = Trainer(**(TRAINER_DEFAULTS | {"max_steps": 4, "logger": logger, "callbacks": [ntk], "accelerator": "cpu",
+                                       "devices": 2, "strategy": "ddp_spawn", "enable_progress_bar": False,
+                                       "enable_checkpointing": False}))
+    t.fit(module(), ImageDataModule("astronaut", 6))
+    (history,) = glob.glob(f"{tmp_path}/ddp/version_*/{HISTORY_FILE}")  # written by rank zero's process
+    assert read_history(history)["step"] == [0, 2, 4]

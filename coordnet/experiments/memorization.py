@@ -2,7 +2,7 @@
 
 Data: N points with targets y ~ N(0, 1) (``MemorizationDataModule``): Gaussian inputs in R^d, or a √N × √N
 pixel grid in [−1, 1]². Network: one hidden layer of width m (m/N ∈ {¼, ½, 1, 2, 8}), biases on (zero at
-init), the activation's usual init (He for ReLU and cos, SIREN for sine, Edge of Chaos for the abrelu family).
+init, except SIREN's U(±1/√fan_in)), the activation's usual init (He for ReLU and cos, SIREN for sine, Edge of Chaos for the abrelu family).
 
 Training, full batch, on L = ½‖f(X) − y‖² (a sum, so that the kernel is the raw J Jᵀ):
 - ``gd``: gradient descent with η = 1/λ_max(K₀), K₀ = J Jᵀ at init. The linearised model predicts the
@@ -109,7 +109,7 @@ def memorization_run(spec: ActivationSpec, inputs: str, num_points: int, width: 
     curve = train(net, x, y, optimizer, steps, lr)
     predicted = linearised_loss(kernel, residual0, lr, len(curve) - 1).tolist() if optimizer == "gd" else None
     row = {"activation": spec.name, "inputs": inputs, "N": num_points, "width": width, "width_ratio": width / num_points,
-           "optimizer": optimizer, "lr": lr, "seed": seed, "lambda_min_K0": spec0.lambda_min,
+           "optimizer": optimizer, "lr": lr, "seed": seed, "step_cap": steps, "dim": dim, "adam_lr": adam_lr, "lambda_min_K0": spec0.lambda_min,
            "lambda_max_K0": spec0.lambda_max, "kappa_K0": spec0.condition_number,
            "lambda_min_reliable": int(spec0.lambda_min_reliable), "steps_run": len(curve) - 1,
            "final_loss": curve[-1]}
@@ -120,13 +120,18 @@ def memorization_run(spec: ActivationSpec, inputs: str, num_points: int, width: 
 
 # -- the sweep -----------------------------------------------------------------------------------------
 
-KEY = ("activation", "inputs", "width", "optimizer", "seed")
+# Everything a run's result depends on: a resumed sweep with other settings redoes its runs.
+KEY = ("activation", "inputs", "N", "width", "optimizer", "seed", "step_cap", "dim", "adam_lr")
 
 
 def sweep(specs: list[ActivationSpec], inputs: tuple[str, ...], num_points: int, width_ratios: tuple[float, ...],
-          optimizers: tuple[str, ...], steps: int, seeds: int, log_path: Path, progress: bool = True) -> list[dict]:
+          optimizers: tuple[str, ...], steps: int, seeds: int, log_path: Path, dim: int = 16, adam_lr: float = 1e-3,
+          progress: bool = True) -> list[dict]:
     """Every (activation, inputs, width, optimizer, seed) run, appended to ``log_path`` (JSON lines) as it
-    finishes; runs already in the log are read back, not redone, so an interrupted sweep resumes."""
+    finishes; runs already in the log with the same settings (``KEY``) are read back, not redone, so an
+    interrupted sweep resumes."""
+    if "grid" in inputs and math.isqrt(num_points) ** 2 != num_points:
+        raise ValueError(f"grid inputs need a square number of points, got num_points={num_points}")
     done = {}
     if log_path.exists():
         for line in log_path.read_text().splitlines():
@@ -134,15 +139,16 @@ def sweep(specs: list[ActivationSpec], inputs: tuple[str, ...], num_points: int,
             done[tuple(record[k] for k in KEY)] = record
     configs = [(spec, inp, max(1, round(ratio * num_points)), opt, seed) for inp in inputs for spec in specs
                for ratio in width_ratios for opt in optimizers for seed in range(seeds)]
-    todo = [c for c in configs if (c[0].name, c[1], c[2], c[3], c[4]) not in done]
+    key = lambda spec, inp, width, opt, seed: (spec.name, inp, num_points, width, opt, seed, steps, dim, adam_lr)  # noqa: E731
+    todo = [c for c in configs if key(*c) not in done]
     with open(log_path, "a") as log:
         for spec, inp, width, opt, seed in tqdm(todo, desc=f"memorisation ({len(done)} runs already done)",
                                                 disable=not progress):
-            record = memorization_run(spec, inp, num_points, width, opt, steps, seed=seed)
+            record = memorization_run(spec, inp, num_points, width, opt, steps, dim, seed, adam_lr)
             log.write(json.dumps(record) + "\n")
             log.flush()
             done[tuple(record[k] for k in KEY)] = record
-    return [done[(spec.name, inp, width, opt, seed)] for spec, inp, width, opt, seed in configs]
+    return [done[key(*c)] for c in configs]
 
 
 def linearisation_error(record: dict, steps: int = 20, floor: float = 1e-3) -> float | None:

@@ -246,10 +246,14 @@ def feature_jacobian_norms(net: CoordMLP, x: torch.Tensor, chunk: int = 128) -> 
 
     J = D_k W_k ⋯ D_2 W_2 D_1 W_1 with D_l = diag φ′(s_l). Written as J = A·W_1 (A of shape n_k × n_1), its
     norm² is λ_max(Lᵀ AᵀA L) with W_1 W_1ᵀ = L Lᵀ: an n_1 × n_1 eigenproblem per point, never the n_k × n_0 J.
-    Needs n_1 ≤ n_0 (W_1 W_1ᵀ invertible), as in paper 1's 64-wide first layer.
+    Needs n_1 ≤ n_0 (W_1 W_1ᵀ invertible), as in paper 1's 64-wide first layer, and a bias-free network
+    without encoding (paper 1's).
     """
-    weights = [(lin.weight.double() * lin.weight_scale) for lin in net.linears[:-1]]
-    chol = torch.linalg.cholesky(weights[0] @ weights[0].T)
+    if net.encoding is not None or any(lin.bias is not None for lin in net.linears):
+        raise ValueError("feature_jacobian_norms needs a bias-free CoordMLP without encoding (paper 1's network)")
+    with torch.no_grad():
+        weights = [(lin.weight.double() * lin.weight_scale) for lin in net.linears[:-1]]
+        chol = torch.linalg.cholesky(weights[0] @ weights[0].T)
     norms = []
     with torch.no_grad():
         for xs in x.double().split(chunk):

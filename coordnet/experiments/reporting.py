@@ -53,6 +53,7 @@ def write_report(out_dir: str | Path, name: str, rows: list[dict], figure: Figur
     write_csv(out / f"{name}.csv", rows)
     for path in (out / f"{name}.png", figure_copy):
         if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
             figure.savefig(path, dpi=120)
     (out / "summary.md").write_text(summary.rstrip() + "\n")
     return out

@@ -129,7 +129,7 @@ class AbsLinear(Activation):
         two_pi = 2 / math.pi
         phi = self.a**2 * cov + self.b**2 * norm * two_pi * (rho * torch.asin(rho) + (1 - rho**2).clamp_min(0).sqrt())
         d0 = self.derivative(torch.zeros((), dtype=torch.float64)).item()  # φ′(0): a, or 0 for ReLU and |x|
-        degenerate = torch.where((var1 > 0) | (var2 > 0), d0 * self.a, d0**2)
+        degenerate = torch.where((var1 > 0) | (var2 > 0), torch.full_like(norm, d0 * self.a), torch.full_like(norm, d0**2))
         dphi = torch.where(norm > 0, self.a**2 + self.b**2 * two_pi * torch.asin(rho), degenerate)
         return phi, dphi
 

@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from coordnet.models.mlp import CoordMLP
-from coordnet.ntk.empirical import Mode, Normalization, _check
+from coordnet.ntk.empirical import Mode, Normalization, _check, require_mlp
 
 
 @dataclass
@@ -62,10 +62,12 @@ def _layer_variances(mlp: CoordMLP) -> list[tuple[float, float, float, float]]:
     return out
 
 
-def analytic_kernels(mlp: CoordMLP, x1: Tensor, x2: Tensor | None = None) -> AnalyticKernels:
-    """The per-output NNGP and NTK of ``mlp``'s infinite-width limit (see the module docstring)."""
-    if not isinstance(mlp, CoordMLP):
-        raise ValueError(f"analytic_kernels needs a CoordMLP, got {type(mlp).__name__}")
+def analytic_kernels(mlp: CoordMLP | torch.nn.Module, x1: Tensor, x2: Tensor | None = None) -> AnalyticKernels:
+    """The per-output NNGP and NTK of ``mlp``'s infinite-width limit (see the module docstring).
+
+    ``mlp``: a ``CoordMLP``, or a module holding one as ``.model`` (``CoordNetModule``).
+    """
+    mlp = require_mlp(mlp, "analytic_kernels")
     device = mlp.linears[0].weight.device
     with torch.no_grad():  # encodings compute in their input's dtype
         h1 = x1.to(device=device, dtype=torch.float64)
@@ -110,10 +112,11 @@ def analytic_kernels(mlp: CoordMLP, x1: Tensor, x2: Tensor | None = None) -> Ana
     return AnalyticKernels(nngp, stacked.sum(0), stacked)
 
 
-def analytic_ntk(mlp: CoordMLP, x1: Tensor, x2: Tensor | None = None, mode: Mode = "full",
+def analytic_ntk(mlp: CoordMLP | torch.nn.Module, x1: Tensor, x2: Tensor | None = None, mode: Mode = "full",
                  normalization: Normalization = "raw") -> Tensor:
     """The infinite-width NTK of ``mlp`` at init, shaped like ``empirical_ntk(mlp, x1, x2, mode, normalization)``."""
     _check(mode, normalization)
+    mlp = require_mlp(mlp, "analytic_ntk")
     theta = analytic_kernels(mlp, x1, x2).ntk
     outputs = mlp.out_features
     if mode == "full":

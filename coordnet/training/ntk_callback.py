@@ -95,6 +95,7 @@ class NTKSpectrumCallback(Callback):
         self.eigenvalues_init: Tensor | None = None
         self.history: list[dict[str, float]] = []  # one row per measurement: {"step": s, quantity: value}
         self.log_dir: str | None = None  # where the history was logged
+        self.run_dir: str | None = None  # this run's directory, read in setup on every process
 
     @property
     def state_key(self) -> str:
@@ -102,6 +103,10 @@ class NTKSpectrumCallback(Callback):
                                         mode=self.mode, normalization=self.normalization, seed=self.seed)
 
     # -- Lightning hooks ------------------------------------------------------------------------------
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        # trainer.log_dir is a collective under multi-process training: every process must ask, so here
+        self.run_dir = trainer.log_dir
 
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if not trainer.is_global_zero:
@@ -117,10 +122,11 @@ class NTKSpectrumCallback(Callback):
         self.probe_x, self.probe_y = self.probe_x.to(device), self.probe_y.to(device)
         if self.kernel_init is not None:
             self.kernel_init, self.kernel_prev = self.kernel_init.to(device), self.kernel_prev.to(device)
-        if self.history and self.log_dir != trainer.log_dir:  # resumed into a new run directory
+        if self.history and self.log_dir != self.run_dir:  # resumed into a new run directory
             for row in self.history:
                 self._log_scalars(trainer, row)
-            self._write_csv(trainer)
+            self._write_csv()
+            self.log_dir = self.run_dir
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._maybe_measure(trainer, pl_module)
@@ -172,10 +178,10 @@ class NTKSpectrumCallback(Callback):
             row.update({f"trace_share/layer_{l}": share.item() for l, share in enumerate(layers / layers.sum())})
         self.kernel_prev = kernel
         self.history.append(row)
-        self.log_dir = trainer.log_dir
+        self.log_dir = self.run_dir
         self._log_scalars(trainer, row)
         self._log_tensorboard(trainer, spec, step)
-        self._write_csv(trainer)
+        self._write_csv()
         return row
 
     # -- writing --------------------------------------------------------------------------------------
@@ -198,7 +204,7 @@ class NTKSpectrumCallback(Callback):
                     writer.add_figure("ntk/spectrum", spectrum_figure(spec.eigenvalues, spec.floor, title,
                                                                       self.eigenvalues_init), step)
 
-    def _write_csv(self, trainer: Trainer) -> None:
-        if trainer.log_dir is not None:
-            Path(trainer.log_dir).mkdir(parents=True, exist_ok=True)
-            write_csv(Path(trainer.log_dir) / HISTORY_FILE, self.history)
+    def _write_csv(self) -> None:
+        if self.run_dir is not None:
+            Path(self.run_dir).mkdir(parents=True, exist_ok=True)
+            write_csv(Path(self.run_dir) / HISTORY_FILE, self.history)
