@@ -288,3 +288,22 @@ def test_multi_process_training_measures_on_rank_zero_only(tmp_path):
     t.fit(module(), ImageDataModule("astronaut", 6))
     (history,) = glob.glob(f"{tmp_path}/ddp/version_*/{HISTORY_FILE}")  # written by rank zero's process
     assert read_history(history)["step"] == [0, 2, 4]
+
+
+class Poison(Callback):
+    """Sets one weight to NaN after optimiser step ``at_step``."""
+
+    def __init__(self, at_step: int) -> None:
+        self.at_step = at_step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step == self.at_step:
+            with torch.no_grad():
+                pl_module.model.linears[1].weight[0, 0] = float("nan")
+
+
+def test_non_finite_parameters_give_a_warning_not_a_crash(tmp_path):
+    ntk = NTKSpectrumCallback(num_points=16, every_n_steps=1, log_figure=False)
+    with pytest.warns(UserWarning, match="step 2: the NTK has NaN or infinite entries"):
+        trainer(tmp_path, 2, [Poison(at_step=2), ntk]).fit(module(), ImageDataModule("astronaut", 6))
+    assert [row["step"] for row in ntk.history] == [0, 1]

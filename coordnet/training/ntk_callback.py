@@ -18,7 +18,8 @@ The scalars also go to ``<run dir>/ntk_spectrum.csv`` (``coordnet.ntk.history``)
 measurement. The probe is ``num_points`` training points drawn once with ``seed``, spread over the grid
 (``CoordDataModule.probe_indices``), and kept on the model's device.
 
-Training is left as it was: the kernel is built without autograd (no ``.grad`` is touched), in eval
+If the parameters diverge, the measurement is skipped with a warning naming the step. Training is left
+as it was: the kernel is built without autograd (no ``.grad`` is touched), in eval
 mode (each submodule's mode restored), inside ``torch.random.fork_rng`` (RNG states restored), and the
 optimiser is never read. Only global rank zero measures. The callback's state — probe, the step-0 and
 previous kernels, the history — goes into checkpoints (the two kernels: 2·8·n² bytes, n = N, or N·O in
@@ -36,6 +37,7 @@ from typing import Iterator, Literal
 import torch
 from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.loggers import TensorBoardLogger
+from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor
 
 from coordnet.data.base import CoordDataModule
@@ -156,11 +158,19 @@ class NTKSpectrumCallback(Callback):
             return
         self.measure(trainer, pl_module)
 
-    def measure(self, trainer: Trainer, pl_module: LightningModule) -> dict[str, float]:
-        """Measure the NTK at the current step, log it and append it to the history; returns the row."""
+    def measure(self, trainer: Trainer, pl_module: LightningModule) -> dict[str, float] | None:
+        """Measure the NTK at the current step, log it and append it to the history; returns the row.
+
+        A kernel with non-finite entries (the parameters diverged) is not measured: a warning names the step
+        and None is returned, so a diverging run reports its own failure rather than a callback error.
+        """
         step = trainer.global_step
         with isolated(pl_module):
             kernel = empirical_ntk(pl_module, self.probe_x, mode=self.mode, normalization=self.normalization)
+            if not torch.isfinite(kernel).all():
+                rank_zero_warn(f"NTKSpectrumCallback: step {step}: the NTK has NaN or infinite entries (have the "
+                               "parameters diverged?); this measurement is skipped")
+                return None
             spec = spectrum(kernel)
             layers = (ntk_layer_diagonals(pl_module, self.probe_x).sum(1)
                       if find_mlp(pl_module) is not None else None)
