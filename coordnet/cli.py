@@ -10,7 +10,9 @@ stderr and exit code 2; set ``COORDNET_DEBUG=1`` for the traceback.
 
 from __future__ import annotations
 
+import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from coordnet.training import CHECKPOINT_DEFAULTS, PROGRESS_BAR_DEFAULTS, TRAINE
 
 
 DEFAULT_RUN_NAME = "coordnet"
+SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
 
 class CoordNetCLI(LightningCLI):
@@ -70,9 +73,35 @@ def run_cli(args: list[str] | None = None, run: bool = True) -> CoordNetCLI:
         trainer_defaults=defaults,
         seed_everything_default=0,
         auto_configure_optimizers=False,
+        # parse errors raise (and main() prints one line) instead of jsonargparse's 100-line usage dump
+        parser_kwargs={"exit_on_error": False} | {name: {"exit_on_error": False} for name in SUBCOMMANDS},
         args=args,
         run=run,
     )
+
+
+def _type_name(text: str) -> str:
+    """``<class 'float'>`` → ``float``, ``typing.Literal['a', 'b']`` → ``Literal['a', 'b']``."""
+    return re.sub(r"<class '(?:[\w.]*\.)?(\w+)'>", r"\1", text).replace("typing.", "")
+
+
+def one_line(err: argparse.ArgumentError) -> str:
+    """jsonargparse's nested parse error as one line: the full key path, what was expected and what was given.
+
+    ``Parser key "data": … Parser key "protocol": Expected a typing.Literal['memorize', 'fourier']. Got value: bogus``
+    becomes ``data.protocol: expected Literal['memorize', 'fourier'], got bogus``.
+    """
+    text = str(err)
+    path = ".".join(re.findall(r'Parser key "([^"]+)"', text))
+    expected = re.search(r"Expected an? (.+?)\. Got value: (.+)", text)
+    if path and expected:
+        return f"{path}: expected {_type_name(expected.group(1))}, got {expected.group(2).strip()}"
+    union = re.search(r"Subtypes: \[(.*)\]", text)
+    given = re.search(r"Given value: (.+)", text)
+    if path and union and given:
+        options = [_type_name(t.strip()) for t in re.split(r",\s*(?![^\[]*\])", union.group(1))]
+        return f"{path}: expected {' or '.join(o for o in options if o != 'NoneType')}, got {given.group(1).strip()}"
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -84,6 +113,11 @@ def main(argv: list[str] | None = None) -> None:
             demo_main(args[1:])
         else:
             run_cli(argv)
+    except argparse.ArgumentError as err:  # a key, type or value the config parser refused
+        if os.environ.get("COORDNET_DEBUG"):
+            raise
+        print(f"coordnet: error: {one_line(err)}", file=sys.stderr)
+        sys.exit(2)
     except (ValueError, FileNotFoundError, TypeError) as err:
         if os.environ.get("COORDNET_DEBUG"):
             raise

@@ -4,6 +4,7 @@ import glob
 import subprocess
 import sys
 import textwrap
+import wave
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -96,20 +97,63 @@ def test_ntk_callback_from_yaml_writes_its_history(tiny_config, tmp_path):
     assert [line.split(",")[0] for line in history[1:]] == ["0", "25", "50"]
 
 
+@pytest.fixture
+def bad_files(tmp_path):
+    """Files a user might point the CLI at by mistake, written next to the tiny config."""
+    good = tmp_path / "good.png"
+    iio.imwrite(good, np.full((8, 8, 3), 128, np.uint8))
+    (tmp_path / "empty.png").write_bytes(b"")
+    data = good.read_bytes()
+    (tmp_path / "truncated.png").write_bytes(data[: len(data) // 2])
+    iio.imwrite(tmp_path / "one.png", np.zeros((1, 1, 3), np.uint8))
+    with wave.open(str(tmp_path / "empty.wav"), "wb") as f:
+        f.setnchannels(1), f.setsampwidth(2), f.setframerate(8000), f.writeframes(b"")
+    np.save(tmp_path / "nan.npy", np.array([0.0, np.nan, 1.0]))
+    np.save(tmp_path / "cube.npy", np.zeros((2, 3, 4)))
+
+
+SIGNAL = ["--data", "SignalDataModule", "--data.init_args.signal"]
+NTK = "[{class_path: NTKSpectrumCallback, init_args: {%s}}]"
+
+
 @pytest.mark.parametrize("override, message", [
     (["--data.init_args.image", "missing.png"], "image 'missing.png': no such file, and not a built-in image"),
     (["--data.init_args.image", "tiny.yaml"], "image 'tiny.yaml': could not be read as an image"),
+    (["--data.init_args.image", "empty.png"], "image 'empty.png': could not be read as an image"),
+    (["--data.init_args.image", "truncated.png"], "image 'truncated.png': could not be read as an image"),
+    (["--data.init_args.image", "one.png"], "image 'one.png': expected at least 2×2 pixels, got 1×1"),
     (["--data.init_args.image", "mandrill"], "image 'mandrill': no such file, and not a built-in image"),
+    (["--data.init_args.resolution", "64"], "resolution 64×64 is larger than the image (32×32)"),
+    (["--data.init_args.protocol", "bogus"], "data.protocol: expected Literal['memorize', 'fourier'], got bogus"),
+    ([*SIGNAL, "missing.wav"], "signal 'missing.wav'"),
+    ([*SIGNAL, "empty.wav"], "signal 'empty.wav': the WAV file holds no samples"),
+    ([*SIGNAL, "nan.npy"], "signal 'nan.npy': contains NaN or infinite values"),
+    ([*SIGNAL, "cube.npy"], "signal 'cube.npy': expected a numeric array of shape (T,) or (T, C), got float64 (2, 3, 4)"),
     (["--model.activation", "swish"], "unknown activation 'swish'; expected one of"),
+    (["--model.activation", "{class_path: Cos, init_args: {s: 0}}"], "cos: frequency s must be a finite number > 0"),
+    (["--model.activation", "{class_path: Cos, init_args: {s: -2}}"], "cos: frequency s must be a finite number > 0"),
     (["--model.hidden", "0"], "hidden width must be a positive integer, got 0"),
+    (["--model.hidden", "abc"], "model.hidden: expected int or list[int], got abc"),
     (["--model.depth", "-1"], "depth must be a positive integer, got -1"),
+    (["--model.depth", "0"], "depth must be a positive integer, got 0"),
+    (["--model.init", "xavier"], "model.init: expected Literal['he', 'standard', 'eoc', 'siren'], got xavier"),
+    (["--model.lr", "-1"], "lr must be a finite number > 0, got -1.0"),
+    (["--model.lr", ".nan"], "lr must be a finite number > 0, got nan"),
+    (["--model.lr", "nan"], "model.lr: expected float, got nan"),
+    (["--model.hiden", "8"], "unrecognized arguments: --model.hiden 8"),
+    (["--trainer.max_steps", "x"], "trainer.max_steps: expected int, got x"),
+    (["--trainer.callbacks", NTK % "every_n_steps: 0"], "NTKSpectrumCallback: every_n_steps must be a positive integer"),
+    (["--trainer.callbacks", NTK % "num_points: 0"], "NTKSpectrumCallback: num_points must be a positive integer"),
+    (["--trainer.callbacks", NTK % "mode: per_output"],
+     "trainer.callbacks.mode: expected Literal['mean', 'trace', 'full']"),
 ])
-def test_bad_input_exits_2_with_one_clear_line(tiny_config, capsys, override, message):
+def test_bad_input_exits_2_with_one_clear_line(tiny_config, bad_files, capsys, override, message):
     with pytest.raises(SystemExit) as exit_info:
         main(["fit", "--config", str(tiny_config), *override])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("coordnet: error: ") and message in err[-1]
+    assert len(err) <= 2  # at most Lightning's "Seed set to …" before it: no usage dump, no traceback
 
 
 @pytest.mark.skipif(not (Path(sys.executable).parent / "coordnet").exists(), reason="coordnet is not pip-installed")
