@@ -18,15 +18,23 @@ from tqdm.auto import tqdm
 
 from coordnet.experiments.paper_data import P1_MIN_EIG, P1_NS
 from coordnet.experiments.reporting import markdown_table
-from coordnet.models import CoordMLP, Cos
-from coordnet.ntk import empirical_ntk, spectrum
+from coordnet.models import Activation, CoordMLP, Cos
+from coordnet.ntk import Spectrum, empirical_ntk, spectrum
 
 P1_ACTIVATIONS = {"cos": lambda: Cos(5.0), "relu": lambda: "relu"}
 
 
-def p1_network(n1: int, activation: str, input_dim: int = 400, n2: int = 400) -> CoordMLP:
-    """Paper 1's network: input_dim → n1 → n2 → 1, no biases, He init, cos(5·) or ReLU."""
-    return CoordMLP(input_dim, 1, [n1, n2], activation=P1_ACTIVATIONS[activation](), init="he", bias=False)
+def p1_network(n1: int, activation: Activation | str, input_dim: int = 400, n2: int = 400) -> CoordMLP:
+    """Paper 1's network: input_dim → n1 → n2 → 1, no biases, He init."""
+    return CoordMLP(input_dim, 1, [n1, n2], activation=activation, init="he", bias=False)
+
+
+def p1_kernel_spectrum(n1: int, activation: Activation | str, num_points: int, seed: int,
+                       input_dim: int = 400) -> Spectrum:
+    """Spectrum of the raw J Jᵀ (float64) of ``p1_network`` (weights seeded by ``seed``) on N(0, I) inputs."""
+    torch.manual_seed(seed)
+    x = torch.randn(num_points, input_dim, generator=torch.Generator().manual_seed(10_000 + seed))
+    return spectrum(empirical_ntk(p1_network(n1, activation, input_dim), x, mode="full", normalization="raw"))
 
 
 def loglog_slope(xs: list[float], ys: list[float]) -> float:
@@ -43,9 +51,7 @@ def min_eig_vs_n(ns: tuple[int, ...] = P1_NS, multipliers: tuple[int, ...] = (8,
     # biggest first, so the progress bar's time estimate is pessimistic rather than optimistic
     for act, mult, n, seed in tqdm(sorted(configs, key=lambda c: -c[1] * c[2] ** 2), desc="paper 1 Figs. 1-2",
                                    disable=not progress):
-        torch.manual_seed(seed)
-        x = torch.randn(n, input_dim, generator=torch.Generator().manual_seed(10_000 + seed))
-        spec = spectrum(empirical_ntk(p1_network(mult * n, act, input_dim), x, mode="full", normalization="raw"))
+        spec = p1_kernel_spectrum(mult * n, P1_ACTIVATIONS[act](), n, seed, input_dim)
         rows.append({"activation": act, "multiplier": mult, "N": n, "n1": mult * n, "seed": seed,
                      "lambda_min": spec.lambda_min, "lambda_max": spec.lambda_max,
                      "lambda_min_reliable": int(spec.lambda_min_reliable)})
@@ -164,10 +170,7 @@ def width_scaling(num_points: int = 500, widths: tuple[int, ...] = (500, 1000, 2
     rows = []
     for name, width, seed in tqdm(sorted(configs, key=lambda c: -c[1]), desc="paper 1 width exponent",
                                   disable=not progress):
-        torch.manual_seed(seed)
-        x = torch.randn(num_points, input_dim, generator=torch.Generator().manual_seed(10_000 + seed))
-        net = CoordMLP(input_dim, 1, [width, 400], activation=WIDTH_ACTIVATIONS[name](), init="he", bias=False)
-        spec = spectrum(empirical_ntk(net, x, mode="full"))
+        spec = p1_kernel_spectrum(width, WIDTH_ACTIVATIONS[name](), num_points, seed, input_dim)
         rows.append({"activation": name, "n1": width, "seed": seed, "lambda_min": spec.lambda_min,
                      "lambda_max": spec.lambda_max, "lambda_min_reliable": int(spec.lambda_min_reliable)})
     return sorted(rows, key=lambda r: (list(WIDTH_ACTIVATIONS).index(r["activation"]), r["n1"], r["seed"]))
