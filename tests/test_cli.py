@@ -9,10 +9,14 @@ from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
+import png
 import pytest
+import torch
 import yaml
+from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from conftest import write_wav
 from coordnet.cli import main
 
 CONFIGS = sorted(Path(__file__).parents[1].joinpath("configs").glob("*.yaml"))
@@ -110,6 +114,7 @@ def bad_files(tmp_path):
         f.setnchannels(1), f.setsampwidth(2), f.setframerate(8000), f.writeframes(b"")
     np.save(tmp_path / "nan.npy", np.array([0.0, np.nan, 1.0]))
     np.save(tmp_path / "cube.npy", np.zeros((2, 3, 4)))
+    (tmp_path / "typo.yaml").write_text("model:\n  hiden: 8\n")
 
 
 SIGNAL = ["--data", "SignalDataModule", "--data.init_args.signal"]
@@ -140,7 +145,10 @@ NTK = "[{class_path: NTKSpectrumCallback, init_args: {%s}}]"
     (["--model.lr", "-1"], "lr must be a finite number > 0, got -1.0"),
     (["--model.lr", ".nan"], "lr must be a finite number > 0, got nan"),
     (["--model.lr", "nan"], "model.lr: expected float, got nan"),
-    (["--model.hiden", "8"], "unrecognized arguments: --model.hiden 8"),
+    (["--model.hiden", "8"], "model.hiden: unknown key; expected one that --help lists"),
+    (["--config", "typo.yaml"], "model.hiden: unknown key; expected one that --help lists"),
+    (["--ckpt_path", "runs/tiny/version_9/checkpoints/last.ckpt"],
+     "ckpt_path 'runs/tiny/version_9/checkpoints/last.ckpt': no such checkpoint file"),
     (["--trainer.max_steps", "x"], "trainer.max_steps: expected int, got x"),
     (["--trainer.callbacks", NTK % "every_n_steps: 0"], "NTKSpectrumCallback: every_n_steps must be a positive integer"),
     (["--trainer.callbacks", NTK % "num_points: 0"], "NTKSpectrumCallback: num_points must be a positive integer"),
@@ -162,3 +170,40 @@ def test_console_entry_point_exits_non_zero_without_traceback(tiny_config):
                              "--model.activation", "swish"], capture_output=True, text=True)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "unknown activation 'swish'" in result.stderr
+
+
+@pytest.fixture
+def odd_files(tmp_path):
+    """Valid inputs of unusual kinds: 16-bit RGB, palette and RGBA PNGs, 8- and 24-bit WAVs."""
+    ramp = np.linspace(0, 1, 16 * 16 * 4).reshape(16, 16, 4)
+    deep = np.round(ramp[..., :3] * 65535).astype(np.uint16)
+    png.from_array(deep.reshape(16, -1), "RGB;16").save(tmp_path / "deep.png")  # Pillow cannot write 16-bit colour
+    Image.fromarray(np.round(ramp[..., :3] * 255).astype(np.uint8)).convert("P").save(tmp_path / "palette.png")
+    iio.imwrite(tmp_path / "rgba.png", np.round(ramp * 255).astype(np.uint8))
+    tone = 0.8 * np.sin(np.linspace(0, 20, 300))[:, None]
+    write_wav(tmp_path / "8bit.wav", tone, 8)
+    write_wav(tmp_path / "24bit.wav", tone, 24)
+
+
+IMAGE16 = ["--data.init_args.resolution", "16", "--data.init_args.image"]
+
+
+@pytest.mark.parametrize("override, out_features", [
+    ([*IMAGE16, "deep.png"], 3),
+    ([*IMAGE16, "palette.png"], 3),
+    ([*IMAGE16, "rgba.png"], 3),  # alpha dropped
+    ([*SIGNAL, "8bit.wav"], 1),
+    ([*SIGNAL, "24bit.wav"], 1),
+])
+def test_valid_inputs_of_unusual_kinds_train(tiny_config, odd_files, tmp_path, override, out_features):
+    main(["fit", "--config", str(tiny_config), "--trainer.max_steps", "2", *override])
+    checkpoint = torch.load(tmp_path / "runs/tiny/version_0/checkpoints/last.ckpt", weights_only=False)
+    assert checkpoint["global_step"] == 2 and checkpoint["hyper_parameters"]["out_features"] == out_features
+
+
+def test_a_probe_larger_than_the_data_takes_every_training_point(tiny_config, tmp_path):
+    main(["fit", "--config", str(tiny_config), "--trainer.max_steps", "2", "--data.init_args.resolution", "16",
+          "--trainer.callbacks", NTK % "num_points: 5000, every_n_steps: 1, log_figure: false"])
+    checkpoint = torch.load(tmp_path / "runs/tiny/version_0/checkpoints/last.ckpt", weights_only=False)
+    (state,) = [v for k, v in checkpoint["callbacks"].items() if k.startswith("NTKSpectrumCallback")]
+    assert state["probe_x"].shape == (16 * 16, 2) and [row["step"] for row in state["history"]] == [0, 1, 2]

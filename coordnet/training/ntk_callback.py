@@ -24,7 +24,7 @@ mode (each submodule's mode restored), inside ``torch.random.fork_rng`` (RNG sta
 optimiser is never read. Only global rank zero measures. The callback's state — probe, the step-0 and
 previous kernels, the history — goes into checkpoints (the two kernels: 2·8·n² bytes, n = N, or N·O in
 ``full`` mode), so a resumed run measures distances against its own step 0 and repeats no step; it
-re-logs the restored history when it logs to a new directory.
+re-logs the restored history when it logs to a new directory, and rewrites the CSV from it either way.
 """
 
 from __future__ import annotations
@@ -124,11 +124,12 @@ class NTKSpectrumCallback(Callback):
         self.probe_x, self.probe_y = self.probe_x.to(device), self.probe_y.to(device)
         if self.kernel_init is not None:
             self.kernel_init, self.kernel_prev = self.kernel_init.to(device), self.kernel_prev.to(device)
-        if self.history and self.log_dir != self.run_dir:  # resumed into a new run directory
-            for row in self.history:
-                self._log_scalars(trainer, row)
-            self._write_csv()
-            self.log_dir = self.run_dir
+        if self.history:  # restored from a checkpoint
+            if self.log_dir != self.run_dir:  # resumed into a new run directory: the history goes there too
+                for row in self.history:
+                    self._log_scalars(trainer, row)
+                self.log_dir = self.run_dir
+            self._write_csv()  # in the same directory, drops rows the interrupted run wrote past the checkpoint
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._maybe_measure(trainer, pl_module)

@@ -2,7 +2,8 @@
 
 Full-batch coordinate-network training runs one optimiser step per batch and one endless epoch,
 so per-step overheads matter: no sanity validation, sparse logging and progress-bar refreshes.
-Checkpoints: ``last.ckpt`` every 500 steps and at the end of training, for resuming.
+Checkpoints: ``last.ckpt`` every 500 steps and at the end of training, for resuming. ``DivergenceGuard``
+is always on: a NaN or infinite loss stops training with ``TrainingDiverged`` and keeps the last good checkpoint.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any
 from pytorch_lightning import Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
 from pytorch_lightning.loggers import TensorBoardLogger
+
+from coordnet.training.divergence import DivergenceGuard
 
 TRAINER_DEFAULTS: dict[str, Any] = {
     "max_steps": 1000,
@@ -31,7 +34,7 @@ def make_trainer(save_dir: str = "runs", name: str = "coordnet", **overrides: An
 
     ``overrides`` replace the defaults, except ``callbacks``, which are added to them.
     """
-    callbacks = []
+    callbacks = [DivergenceGuard()]
     if overrides.get("enable_checkpointing", True):
         callbacks.append(ModelCheckpoint(**CHECKPOINT_DEFAULTS))
     if overrides.get("enable_progress_bar", True):
