@@ -6,7 +6,7 @@
 Full: N = 256 points (Gaussian in R^16 and a 16 × 16 pixel grid), one hidden layer of width N/4 … 8N, cos(s·)
 for s ∈ {1, 5, 30}, sine, ReLU and the (a, b)-ReLU at the EOC for Δ ∈ {¼, ½, ¾, 1}; GD (η = 1/λ_max(K₀)) and
 Adam, at most 1000 steps (~9 min on 2 cores). --quick: N = 64, widths N and 8N, three activations, 200 steps.
-An interrupted sweep resumes from <out>/runs.jsonl. Writes runs.csv, curves.csv, memorization.png, summary.md.
+An interrupted sweep resumes from <out>/runs.jsonl. Writes runs.csv, curves.csv, runs.png, summary.md.
 """
 
 from pathlib import Path

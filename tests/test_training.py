@@ -111,3 +111,27 @@ def test_output_offset_is_the_mean_training_target(tmp_path, center):
     torch.testing.assert_close(module.output_offset.cpu(), expected)
     x = torch.rand(5, 2)
     torch.testing.assert_close(module.cpu()(x), module.model(x) + expected)
+
+
+def test_psnr_history_records_every_step_the_validations_and_the_final_fit(tmp_path):
+    from coordnet.tables import read_csv_columns
+    from coordnet.training import PSNRHistory
+
+    dm = ImageDataModule("camera", 16, protocol="fourier")
+    module = CoordNetModule(2, 1, hidden=32, depth=2, activation="sine", init="siren", lr=1e-3)
+    history = PSNRHistory()
+    trainer = make_trainer(str(tmp_path), "t", max_steps=20, enable_progress_bar=False, log_every_n_steps=1,
+                           val_check_interval=5, callbacks=[history])
+    trainer.fit(module, dm)
+    rows = read_csv_columns(f"{trainer.log_dir}/{PSNRHistory.FILE}")
+    assert rows["step"] == list(range(21))
+    logged = {e.step: e.value for e in read_events(trainer.log_dir).Scalars("train/psnr")}
+    for step in range(20):  # both: the PSNR of the parameters after s steps, on the batch step s + 1 trains on
+        assert rows["train_psnr"][step] == pytest.approx(logged[step], abs=1e-4)
+    tested = {int(s): v for s, v in zip(rows["step"], rows["test_psnr"]) if v == v}
+    test_logged = {e.step: e.value for e in read_events(trainer.log_dir).Scalars("test/psnr")}
+    assert set(tested) == {5, 10, 15, 20} and all(tested[s] == pytest.approx(test_logged[s], abs=1e-4) for s in tested)
+    final = predict(module, dm.train_x)
+    assert rows["train_psnr"][-1] == pytest.approx(psnr(((final - dm.train_y) ** 2).mean()).item(), abs=1e-4)
+    seconds = rows["seconds"]
+    assert seconds[0] == 0 and all(b > a for a, b in zip(seconds, seconds[1:]))

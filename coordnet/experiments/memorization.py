@@ -16,7 +16,6 @@ cap), λ_min(K₀) and κ(K₀) (float64, with the numerical floor of ``coordnet
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +24,10 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from coordnet.data import MemorizationDataModule
 from coordnet.experiments.reporting import markdown_table
+from coordnet.experiments.sweeps import run_sweep
 from coordnet.models import AbsLinear, CoordMLP, Cos, Sine
 from coordnet.ntk import empirical_ntk, spectrum
 
@@ -129,26 +128,19 @@ def sweep(specs: list[ActivationSpec], inputs: tuple[str, ...], num_points: int,
           progress: bool = True) -> list[dict]:
     """Every (activation, inputs, width, optimizer, seed) run, appended to ``log_path`` (JSON lines) as it
     finishes; runs already in the log with the same settings (``KEY``) are read back, not redone, so an
-    interrupted sweep resumes."""
+    interrupted sweep resumes (``coordnet.experiments.sweeps``)."""
     if "grid" in inputs and math.isqrt(num_points) ** 2 != num_points:
         raise ValueError(f"grid inputs need a square number of points, got num_points={num_points}")
-    done = {}
-    if log_path.exists():
-        for line in log_path.read_text().splitlines():
-            record = json.loads(line)
-            done[tuple(record[k] for k in KEY)] = record
-    configs = [(spec, inp, max(1, round(ratio * num_points)), opt, seed) for inp in inputs for spec in specs
-               for ratio in width_ratios for opt in optimizers for seed in range(seeds)]
-    key = lambda spec, inp, width, opt, seed: (spec.name, inp, num_points, width, opt, seed, steps, dim, adam_lr)  # noqa: E731
-    todo = [c for c in configs if key(*c) not in done]
-    with open(log_path, "a") as log:
-        for spec, inp, width, opt, seed in tqdm(todo, desc=f"memorisation ({len(done)} runs already done)",
-                                                disable=not progress):
-            record = memorization_run(spec, inp, num_points, width, opt, steps, dim, seed, adam_lr)
-            log.write(json.dumps(record) + "\n")
-            log.flush()
-            done[tuple(record[k] for k in KEY)] = record
-    return [done[key(*c)] for c in configs]
+    by_name = {spec.name: spec for spec in specs}
+    jobs = [{"activation": spec.name, "inputs": inp, "N": num_points, "width": max(1, round(ratio * num_points)),
+             "optimizer": opt, "seed": seed, "step_cap": steps, "dim": dim, "adam_lr": adam_lr}
+            for inp in inputs for spec in specs for ratio in width_ratios for opt in optimizers for seed in range(seeds)]
+
+    def run(job: dict) -> dict:
+        return memorization_run(by_name[job["activation"]], job["inputs"], job["N"], job["width"], job["optimizer"],
+                                job["step_cap"], job["dim"], job["seed"], job["adam_lr"])
+
+    return run_sweep(jobs, run, log_path, KEY, desc="memorisation", progress=progress)
 
 
 def linearisation_error(record: dict, steps: int = 20, floor: float = 1e-3) -> float | None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import math
+import time
+from pathlib import Path
+
 from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_only
 
 from coordnet.data.base import CoordDataModule
-from coordnet.training.module import predict
+from coordnet.tables import write_csv
+from coordnet.training.module import predict, psnr
 
 
 class ReconstructionLogger(Callback):
@@ -43,3 +48,53 @@ class ReconstructionLogger(Callback):
             return
         prediction = predict(pl_module, datamodule.coords)
         datamodule.log_reconstruction(loggers[0].experiment, prediction, trainer.global_step)
+
+
+class PSNRHistory(Callback):
+    """Records how fast a fit converges: train PSNR at every step, test PSNR at every validation, and time.
+
+    Rows (``history``, and ``<run dir>/psnr_history.csv`` at the end of training), one per optimiser step s =
+    0 … max_steps − 1 plus one for the final parameters (s = max_steps):
+    - ``train_psnr``: PSNR of the batch loss the model had after s steps (the loss step s+1 trained on; the
+      whole training set under full-batch training). The final row evaluates the whole training set.
+    - ``test_psnr``: PSNR on the test split after s steps, at the validations the Trainer runs
+      (``val_check_interval``) and on the final row; empty for the ``memorize`` protocol.
+    - ``seconds``: time spent in the s training steps before it — forward, backward and optimiser step,
+      from ``on_train_batch_start`` to this callback's ``on_train_batch_end`` (the device synchronised),
+      so logging and the other callbacks' measurements are not counted. Place it first among the callbacks.
+
+    Not resumable: a resumed run records from the step it resumed at.
+    """
+
+    FILE = "psnr_history.csv"
+
+    def __init__(self) -> None:
+        self.history: list[dict] = []
+        self._test_psnr: dict[int, float] = {}  # step → test PSNR of the parameters after that many steps
+        self._seconds = 0.0
+        self._start = 0.0
+
+    def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch, batch_idx: int) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs, batch, batch_idx: int) -> None:
+        value = psnr(outputs["loss"].detach(), pl_module.data_range).item()  # .item() synchronises the device
+        self.history.append({"step": trainer.global_step - 1, "train_psnr": value,
+                             "seconds": self._seconds})
+        self._seconds += time.perf_counter() - self._start
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if "test/psnr" in trainer.callback_metrics:
+            self._test_psnr[trainer.global_step] = float(trainer.callback_metrics["test/psnr"])
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        data = trainer.datamodule
+        fit_psnr = lambda x, y: psnr(((predict(pl_module, x) - y) ** 2).mean(), pl_module.data_range).item()  # noqa: E731
+        self.history.append({"step": trainer.global_step, "seconds": self._seconds,
+                             "train_psnr": fit_psnr(data.train_x, data.train_y)})
+        if data.test_x is not None:
+            self._test_psnr[trainer.global_step] = fit_psnr(data.test_x, data.test_y)
+        for row in self.history:
+            row["test_psnr"] = self._test_psnr.get(row["step"], math.nan)
+        if trainer.is_global_zero and trainer.log_dir is not None:
+            write_csv(Path(trainer.log_dir) / self.FILE, self.history)

@@ -1,0 +1,100 @@
+"""Resumable sweeps: every job's result appended to a JSON-lines log as it finishes, finished jobs never redone.
+
+A job is a dict of JSON values (its settings); ``run(job)`` returns a record (a dict holding the job's settings
+and its results). The log is keyed on the settings named by ``key``: a restarted sweep reads the records of the
+jobs it already finished and runs only the others, and a sweep with other settings runs its own jobs. The
+returned records are in the order of ``jobs`` whatever order they finished in, so a parallel sweep gives the same
+tables as a sequential one.
+
+Parallel jobs (``workers`` > 1) are separate processes (``concurrent.futures`` with the ``spawn`` start method):
+with GPUs, worker i sees GPU i mod (number of GPUs) alone (``CUDA_VISIBLE_DEVICES``); on the CPU the cores are
+shared out, each worker taking ⌊cores / workers⌋ threads. ``run`` must then be a module-level function.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+
+def job_key(record: dict, key: Sequence[str]) -> str:
+    """The settings that identify a job, as one string (JSON, so lists and floats compare exactly)."""
+    return json.dumps([record[k] for k in key])
+
+
+def read_log(log_path: Path, key: Sequence[str]) -> dict[str, dict]:
+    """The records in a sweep log, by ``job_key``; a last line cut short by a kill is ignored."""
+    done = {}
+    if log_path.exists():
+        for line in log_path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            done[job_key(record, key)] = record
+    return done
+
+
+def default_workers() -> int:
+    """One worker per GPU when there are several, else 1."""
+    return max(1, torch.cuda.device_count())
+
+
+def _init_worker(slots, gpus: int, threads: int) -> None:
+    slot = slots.get()
+    if gpus:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(slot % gpus)
+    else:
+        torch.set_num_threads(threads)
+
+
+def run_sweep(jobs: list[dict], run: Callable[[dict], dict], log_path: str | Path, key: Sequence[str],
+              workers: int = 1, desc: str = "sweep", progress: bool = True) -> list[dict]:
+    """Run every job not already in ``log_path``; the records of all ``jobs``, in their order.
+
+    Raises:
+        ValueError: ``workers`` < 1, or a job lacks a ``key`` setting.
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be ≥ 1, got {workers}")
+    log_path = Path(log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    missing = [k for k in key if jobs and k not in jobs[0]]
+    if missing:
+        raise ValueError(f"sweep jobs lack the key settings {missing}")
+    done = read_log(log_path, key)
+    todo = [job for job in jobs if job_key(job, key) not in done]
+    bar = tqdm(total=len(todo), desc=f"{desc} ({len(jobs) - len(todo)} of {len(jobs)} already done)",
+               disable=not progress)
+    with open(log_path, "a") as log:
+        if log.tell() and not log_path.read_bytes().endswith(b"\n"):
+            log.write("\n")  # end a line cut short by a kill, so the next record starts on its own line
+
+        def keep(record: dict) -> None:
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            done[job_key(record, key)] = record
+            bar.update()
+
+        if workers == 1 or len(todo) <= 1:
+            for job in todo:
+                keep(run(job))
+        else:
+            context = multiprocessing.get_context("spawn")
+            slots = context.Queue()
+            for slot in range(workers):
+                slots.put(slot)
+            gpus = torch.cuda.device_count()
+            threads = max(1, (os.cpu_count() or 1) // workers)
+            with ProcessPoolExecutor(workers, context, _init_worker, (slots, gpus, threads)) as pool:
+                for future in as_completed([pool.submit(run, job) for job in todo]):
+                    keep(future.result())
+    bar.close()
+    return [done[job_key(job, key)] for job in jobs]
