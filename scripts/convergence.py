@@ -5,7 +5,7 @@
 
 Full: camera (grey) and astronaut (RGB) at 64², protocols memorize and fourier, cos s ∈ {1, 5, 15}, sine
 ω0 ∈ {10, 30, 60}, ReLU, ReLU + Fourier features (σ = 2.5·resolution/256), |x| at the EOC, 3 seeds: 108 runs of 300 full-batch Adam
-steps through the CLI's configs and callbacks (~30 min on 2 cores). The papers' 256² setting:
+steps through the CLI's configs and callbacks (32 min on 2 cores). The papers' 256² setting:
 --resolution 256 --steps 2000 (a GPU run; one worker per GPU by default). --quick: 32², 3 activations, 1 seed.
 An interrupted sweep resumes from <out>/runs.jsonl. Writes runs.csv, curves.csv, runs.png, summary.md,
 and each run's TensorBoard logs under <out>/runs/.
@@ -31,7 +31,7 @@ def sizes(parser):
 
 
 def main() -> None:
-    args = experiment_args(__doc__, "convergence", "32², cos s=5, sine ω0=30, relu; 1 seed, 40 steps", "~30 min",
+    args = experiment_args(__doc__, "convergence", "32², cos s=5, sine ω0=30, relu; 1 seed, 40 steps", "~33 min",
                            "~40 s", seeds=3, add_arguments=sizes)
     variants = default_variants(32 if args.quick else args.resolution)
     if args.quick:

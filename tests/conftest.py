@@ -6,6 +6,8 @@ import imageio.v3 as iio
 import numpy as np
 import png
 import pytest
+import torch
+from pytorch_lightning import Callback
 
 
 def write_wav(path, samples: np.ndarray, bits: int, rate: int = 8000) -> None:
@@ -24,6 +26,18 @@ def write_wav(path, samples: np.ndarray, bits: int, rate: int = 8000) -> None:
         f.setsampwidth(width)
         f.setframerate(rate)
         f.writeframes(raw)
+
+
+class Poison(Callback):
+    """Sets one weight of a ``CoordNetModule`` to NaN after optimiser step ``at_step``."""
+
+    def __init__(self, at_step: int) -> None:
+        self.at_step = at_step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step == self.at_step:
+            with torch.no_grad():
+                pl_module.model.linears[1].weight[0, 0] = float("nan")
 
 
 @pytest.fixture

@@ -135,8 +135,11 @@ def test_memorization_sweep_resumes_only_runs_with_the_same_settings(tmp_path):
         sweep(relu, ("gaussian", "grid"), 15, (1.0,), ("gd",), 5, 1, log, progress=False)
 
 
-def test_convergence_quick_goes_through_the_cli_path_and_resumes(tmp_path):
-    printed = run_quick("convergence.py", tmp_path)
+def test_convergence_quick_goes_through_the_cli_path_in_two_processes_and_resumes(tmp_path):
+    result = subprocess.run([sys.executable, str(SCRIPTS / "convergence.py"), "--quick", "--workers", "2",
+                             "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    printed = result.stdout
     assert "Convergence speed across activations" in printed and "Spearman" in printed
     columns = read_csv_columns(tmp_path / "runs.csv")
     assert {"variant", "image", "protocol", "seed", "final_train_psnr", "final_test_psnr", "steps_to_25dB",

@@ -19,6 +19,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from conftest import Poison
 from coordnet.data import ImageDataModule
 from coordnet.ntk import empirical_ntk, kernel_distance, ntk_layer_diagonals, spectrum, target_alignment
 from coordnet.ntk.history import HISTORY_FILE, read_history
@@ -288,18 +289,6 @@ def test_multi_process_training_measures_on_rank_zero_only(tmp_path):
     t.fit(module(), ImageDataModule("astronaut", 6))
     (history,) = glob.glob(f"{tmp_path}/ddp/version_*/{HISTORY_FILE}")  # written by rank zero's process
     assert read_history(history)["step"] == [0, 2, 4]
-
-
-class Poison(Callback):
-    """Sets one weight to NaN after optimiser step ``at_step``."""
-
-    def __init__(self, at_step: int) -> None:
-        self.at_step = at_step
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if trainer.global_step == self.at_step:
-            with torch.no_grad():
-                pl_module.model.linears[1].weight[0, 0] = float("nan")
 
 
 def test_non_finite_parameters_give_a_warning_not_a_crash(tmp_path):

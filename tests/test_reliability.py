@@ -13,9 +13,9 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
-from pytorch_lightning import Callback
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from conftest import Poison
 from coordnet.cli import main
 from coordnet.data import ImageDataModule
 from coordnet.ntk.history import HISTORY_FILE
@@ -204,18 +204,6 @@ def test_a_huge_learning_rate_stops_at_the_step_and_keeps_the_last_good_checkpoi
     assert checkpoint["global_step"] == 20
     assert all(torch.isfinite(t).all() for t in checkpoint["state_dict"].values())
     CoordNetModule.load_from_checkpoint(checkpoints / "last.ckpt", weights_only=False)  # it loads
-
-
-class Poison(Callback):
-    """Sets one weight to NaN after optimiser step ``at_step``."""
-
-    def __init__(self, at_step: int) -> None:
-        self.at_step = at_step
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if trainer.global_step == self.at_step:
-            with torch.no_grad():
-                pl_module.model.linears[1].weight[0, 0] = float("nan")
 
 
 @pytest.mark.parametrize("at_step, message", [

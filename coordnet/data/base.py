@@ -53,21 +53,32 @@ def stratified_grid_indices(shape: tuple[int, ...], num_points: int, generator: 
 
 
 class BatchStream(IterableDataset):
-    """Endless stream of (x, y) batches: the full set, or `batch_size` rows drawn by (seed, step)."""
+    """Endless stream of (x, y) batches: the full set, or `batch_size` rows drawn by (seed, step).
 
-    def __init__(self, x: Tensor, y: Tensor, batch_size: int | None, seed: int, start_step: int = 0) -> None:
+    Under data-parallel training with ``world`` processes, process ``rank`` yields rows rank, rank + world, …
+    of that global batch, so the processes share out one batch (the full set, or the same `batch_size` rows)
+    and their averaged gradients are the single-process gradient of it (exactly, when `world` divides it).
+    """
+
+    def __init__(self, x: Tensor, y: Tensor, batch_size: int | None, seed: int, start_step: int = 0,
+                 rank: int = 0, world: int = 1) -> None:
         self.x, self.y, self.batch_size, self.seed, self.start_step = x, y, batch_size, seed, start_step
+        self.rank, self.world = rank, world
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         n = self.x.shape[0]
         if self.batch_size is None or self.batch_size >= n:
+            x, y = self.x, self.y  # the resident tensors themselves, no copy
+            if self.world > 1:
+                x, y = x[self.rank::self.world].contiguous(), y[self.rank::self.world].contiguous()
             while True:
-                yield self.x, self.y
+                yield x, y
         generator = torch.Generator(device=self.x.device)
         step = self.start_step
         while True:
             generator.manual_seed(self.seed * 1_000_003 + step)
             idx = torch.randint(n, (self.batch_size,), device=self.x.device, generator=generator)
+            idx = idx[self.rank::self.world]
             yield self.x[idx], self.y[idx]
             step += 1
 
@@ -138,7 +149,8 @@ class CoordDataModule(LightningDataModule):
         return stratified_grid_indices(shape, num_points, generator)
 
     def train_dataloader(self) -> DataLoader:
-        stream = BatchStream(self.train_x, self.train_y, self.batch_size, self.seed, self._start_step)
+        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer is not None else (0, 1)
+        stream = BatchStream(self.train_x, self.train_y, self.batch_size, self.seed, self._start_step, rank, world)
         return DataLoader(stream, batch_size=None)
 
     def val_dataloader(self) -> DataLoader | list:

@@ -118,3 +118,33 @@ def callback_overhead(config: str, overrides: list[str] = (), repeats: int = 2) 
     return {"device": device, "without_s": seconds_without, "with_s": seconds_with,
             "ratio": statistics.median(ratios), "ratio_min": ratios[0], "ratio_max": ratios[-1],
             "measurements": measurements, "per_measurement_s": (seconds_with - seconds_without) / measurements}
+
+
+# Columns of a convergence run that do not depend on timing: what a parallel sweep must reproduce.
+RESULT_COLUMNS = ("final_train_psnr", "final_test_psnr", "steps_to_25dB", "steps_to_30dB", "steps_to_35dB",
+                  "lambda_min_0", "kappa_0", "kappa_end")
+
+
+def sweep_speedup(jobs: list[dict], workers: int, out_dir: str) -> dict[str, float]:
+    """The convergence ``jobs`` run twice into fresh logs under ``out_dir``: in this process, then in ``workers``
+    processes (``run_sweep``); the wall time of each and how far their results differ (``RESULT_COLUMNS``: the
+    largest relative difference of a number, and how many steps-to-target entries differ)."""
+    from coordnet.experiments.convergence import KEY, convergence_run
+    from coordnet.experiments.sweeps import run_sweep
+
+    times, tables = [], []
+    for name, count in (("sequential", 1), ("parallel", workers)):
+        mine = [job | {"save_dir": f"{out_dir}/{name}/runs"} for job in jobs]
+        start = time.perf_counter()
+        tables.append(run_sweep(mine, convergence_run, f"{out_dir}/{name}/runs.jsonl", KEY, count, desc=name))
+        times.append(time.perf_counter() - start)
+    largest, differing = 0.0, 0
+    for a, b in zip(*tables):
+        for column in RESULT_COLUMNS:
+            x, y = a[column], b[column]
+            if column.startswith("steps_to"):
+                differing += x != y
+            elif x is not None:
+                largest = max(largest, abs(x - y) / max(abs(x), 1e-300))
+    return {"runs": len(jobs), "workers": workers, "sequential_s": times[0], "parallel_s": times[1],
+            "speedup": times[0] / times[1], "largest_relative_difference": largest, "steps_to_differing": differing}

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Iterator, Literal
+from typing import Callable, Iterator, Literal
 
 import torch
 from torch import Tensor, nn
@@ -137,25 +137,29 @@ def _gram(a: Tensor, b: Tensor, symmetric: bool) -> Tensor:
     return out
 
 
-def _mlp_kernel(mlp: CoordMLP, x1: Tensor, x2: Tensor | None, mode: str, dtype: torch.dtype) -> Tensor:
-    f1 = layer_factors(mlp, x1, dtype)
-    f2 = f1 if x2 is None else layer_factors(mlp, x2, dtype)
-    n, m, out = x1.shape[0], (x1 if x2 is None else x2).shape[0], mlp.out_features
-    sym = x2 is None  # the Grams of x1 with itself are symmetric: about half the work
+def kernel_from_factors(f1: LayerFactors, f2: LayerFactors, mode: str, symmetric: bool = False) -> Tensor:
+    """Σ_l (G_l G_lᵀ) ⊙ (c_w² H_{l−1} H_{l−1}ᵀ + c_b²) between the points of ``f1`` (rows) and ``f2`` (columns),
+    unnormalised, in ``mode`` (the trace for ``mean``). ``symmetric``: f2 is f1 (about half the work)."""
+    n, m, out = f1.inputs[0].shape[0], f2.inputs[0].shape[0], f1.grads[-1].shape[1]
     kernel = None
     for h1, h2, g1, g2, cw, cb in zip(f1.inputs, f2.inputs, f1.grads, f2.grads, f1.weight_scales, f1.bias_scales):
-        feature = _gram(h1, h2, sym).mul_(cw).add_(cb)  # (N, M); in place: at N = 8192 each N×N is 0.5 GB
+        feature = _gram(h1, h2, symmetric).mul_(cw).add_(cb)  # (N, M); in place: at N = 8192 each N×N is 0.5 GB
         if mode == "full":
-            term = _gram(g1.reshape(n * out, -1), g2.reshape(m * out, -1), sym).view(n, out, m, out)
+            term = _gram(g1.reshape(n * out, -1), g2.reshape(m * out, -1), symmetric).view(n, out, m, out)
             term = term.mul_(feature[:, None, :, None]).view(n * out, m * out)
         elif mode == "per_output":
             term = torch.einsum("iok,jok->oij", g1, g2).mul_(feature)
         else:  # trace, mean
-            term = _gram(g1.reshape(n, -1), g2.reshape(m, -1), sym).mul_(feature)
+            term = _gram(g1.reshape(n, -1), g2.reshape(m, -1), symmetric).mul_(feature)
         del feature
         kernel = term if kernel is None else kernel.add_(term)
         del term  # else the next layer's term is built while this one is still alive
     return kernel
+
+
+def _mlp_kernel(mlp: CoordMLP, x1: Tensor, x2: Tensor | None, mode: str, dtype: torch.dtype) -> Tensor:
+    f1 = layer_factors(mlp, x1, dtype)
+    return kernel_from_factors(f1, f1 if x2 is None else layer_factors(mlp, x2, dtype), mode, symmetric=x2 is None)
 
 
 def _generic_kernel(model: nn.Module, x1: Tensor, x2: Tensor | None, mode: str, dtype: torch.dtype,
@@ -256,34 +260,52 @@ def as_blocks(kernel: Tensor, outputs: int) -> Tensor:
     return kernel.view(n, outputs, m, outputs).permute(0, 2, 1, 3)
 
 
-def ntk_matvec(model: nn.Module, x: Tensor, dtype: torch.dtype = torch.float64,
-               normalization: Normalization = "raw"):
-    """A function v ↦ Θ v for the ``full`` kernel on ``x``, without forming Θ.
+def matvec_from_factors(factors: LayerFactors, dtype: torch.dtype = torch.float64, scale: float = 1.0,
+                        all_reduce: Callable[[Tensor], Tensor] | None = None, chunk_size: int = 8192):
+    """v ↦ Θ v (times ``scale``) for the ``full`` kernel of the points whose ``factors`` are given.
 
-    v has shape (N·O,) or (N·O, k). Each product is Jᵀ v then J(·), assembled from the layer-wise
-    factors: per layer, U = Σ_o v_o G_l[:, o] (N, n_l), M = Uᵀ H_{l−1}, and
-    (Θ v)[i, o] = c_w² G_l[i, o]·(M H_{l−1}[i]) + c_b² G_l[i, o]·Σ_j U_j. Memory N·O·Σ widths;
-    time O(N·O·Σ n_l n_{l−1}) per product.
+    v: (N·O,) or (N·O, k), rows of these points only. Per layer, U_i = Σ_o v_{i,o} G_l[i, o] (k, n_l),
+    M = Σ_i U_i ⊗ H_{l−1}[i] (k·n_l, fan_in) and (Θ v)[i, o] = G_l[i, o]·(c_w² M H_{l−1}[i] + c_b² Σ_j U_j): plain
+    matrix products over chunks of ``chunk_size`` points (memory chunk·k·n_l). The sums over points go through
+    ``all_reduce`` when given (the points are then spread over processes, each holding its rows).
     """
-    mlp = require_mlp(model, "ntk_matvec")
-    with no_tf32():
-        factors = layer_factors(mlp, x, dtype)
-    n, out = x.shape[0], mlp.out_features
-    scale = 1.0 / n if normalization == "by_n" else 1.0
+    n, out = factors.grads[-1].shape[:2]
+    reduce = all_reduce or (lambda t: t)
+    chunks = [slice(i, min(i + chunk_size, n)) for i in range(0, n, chunk_size)]
 
     def matvec(v: Tensor) -> Tensor:
         flat = v.ndim == 1
         v = v.to(device=factors.inputs[0].device, dtype=dtype).reshape(n, out, -1)  # (N, O, k)
+        k = v.shape[-1]
         result = torch.zeros_like(v)
         with no_tf32():
             for h, g, cw, cb in zip(factors.inputs, factors.grads, factors.weight_scales, factors.bias_scales):
-                u = torch.einsum("iok,ion->ikn", v, g)  # (N, k, n_l)
-                m = torch.einsum("ikn,id->knd", u, h)  # (k, n_l, fan_in)
-                back = torch.einsum("knd,id->ikn", m, h) * cw  # (N, k, n_l)
-                if cb:
-                    back = back + cb * u.sum(0, keepdim=True)
-                result += torch.einsum("ikn,ion->iok", back, g)
+                width = g.shape[-1]
+                m = h.new_zeros(k * width, h.shape[1])
+                u_sum = h.new_zeros(k, width)
+                for c in chunks:
+                    u = v[c].transpose(1, 2) @ g[c]  # (C, k, n_l)
+                    m += u.reshape(u.shape[0], -1).T @ h[c]
+                    u_sum += u.sum(0)
+                m, u_sum = reduce(m * cw), reduce(u_sum * cb)
+                for c in chunks:
+                    back = (h[c] @ m.T).view(-1, k, width) + u_sum  # (C, k, n_l)
+                    result[c] += g[c] @ back.transpose(1, 2)  # (C, O, k)
         result = (result * scale).reshape(n * out, -1)
         return result[:, 0] if flat else result
 
     return matvec
+
+
+def ntk_matvec(model: nn.Module, x: Tensor, dtype: torch.dtype = torch.float64,
+               normalization: Normalization = "raw"):
+    """A function v ↦ Θ v for the ``full`` kernel on ``x``, without forming Θ.
+
+    v has shape (N·O,) or (N·O, k); the result is on the model's device. Each product is Jᵀ v then J(·),
+    assembled from the layer-wise factors (``matvec_from_factors``). Memory N·O·Σ widths; time
+    O(N·O·Σ n_l n_{l−1}) per column.
+    """
+    mlp = require_mlp(model, "ntk_matvec")
+    with no_tf32():
+        factors = layer_factors(mlp, x, dtype)
+    return matvec_from_factors(factors, dtype, 1.0 / x.shape[0] if normalization == "by_n" else 1.0)

@@ -13,6 +13,7 @@ from pathlib import Path
 from coordnet.tables import read_csv_columns
 
 HISTORY_FILE = "ntk_spectrum.csv"
+FULL_HISTORY_FILE = "ntk_full_spectrum.csv"  # the matrix-free measurements over every training point
 
 
 def read_history(path: str | Path) -> dict[str, list[float]]:

@@ -86,3 +86,21 @@ def history_figure(histories: dict[str, dict[str, list[float]]],
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def density_figure(density, title: str = "", bandwidth: float = 0.1) -> Figure:
+    """The spectral density of log10 λ (a ``SpectralDensity``, smoothed by ``bandwidth`` decades), with the
+    exact top eigenvalues as ticks along the top and the numerical floor dotted."""
+    grid = density.log_grid()
+    fig = Figure(figsize=(6, 3.8))
+    ax = fig.subplots()
+    ax.plot((10**grid).numpy(), density.log_density(grid, bandwidth).numpy(), color="C0", lw=1.5)
+    for value in density.top.numpy():
+        ax.axvline(value, ymin=0.94, ymax=1.0, color="C1", lw=0.8)
+    ax.axvline(density.floor, color="C3", ls=":", lw=1, label="numerical floor n·eps·λ_max")
+    ax.plot([], [], color="C1", lw=0.8, label=f"{len(density.top)} largest eigenvalues (exact)")
+    ax.set(xscale="log", xlabel="eigenvalue λ", ylabel="density of log10 λ", ylim=(0, None),
+           title=title or f"NTK spectral density, n = {density.n}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

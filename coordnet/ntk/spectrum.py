@@ -100,8 +100,10 @@ def spectrum(kernel: Tensor) -> Spectrum:
     return spectrum_from_eigenvalues(torch.linalg.eigvalsh(k64), torch.diagonal(k64).sum().item())
 
 
-def top_eigenvalues(matvec: Callable[[Tensor], Tensor], n: int, k: int = 10, tol: float = 1e-12) -> Tensor:
-    """The ``k`` largest eigenvalues (ascending, float64) of the n × n operator v ↦ matvec(v), by Lanczos."""
+def top_eigenpairs(matvec: Callable[[Tensor], Tensor], n: int, k: int = 10,
+                   tol: float = 1e-12) -> tuple[Tensor, Tensor]:
+    """The ``k`` largest eigenvalues (ascending, float64) and their eigenvectors (n, k) of the n × n operator
+    v ↦ matvec(v), by implicitly restarted Lanczos (ARPACK through ``scipy.sparse.linalg.eigsh``), on the CPU."""
     import numpy as np
     from scipy.sparse.linalg import LinearOperator, eigsh
 
@@ -112,8 +114,14 @@ def top_eigenvalues(matvec: Callable[[Tensor], Tensor], n: int, k: int = 10, tol
         return matvec(torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64))).cpu().numpy()
 
     op = LinearOperator((n, n), matvec=apply, matmat=apply, dtype=np.float64)
-    values = eigsh(op, k=k, which="LA", tol=tol, return_eigenvectors=False)
-    return torch.from_numpy(np.sort(values))
+    values, vectors = eigsh(op, k=k, which="LA", tol=tol)
+    order = np.argsort(values)
+    return torch.from_numpy(values[order]), torch.from_numpy(np.ascontiguousarray(vectors[:, order]))
+
+
+def top_eigenvalues(matvec: Callable[[Tensor], Tensor], n: int, k: int = 10, tol: float = 1e-12) -> Tensor:
+    """The ``k`` largest eigenvalues (ascending, float64) of the n × n operator v ↦ matvec(v), by Lanczos."""
+    return top_eigenpairs(matvec, n, k, tol)[0]
 
 
 def kernel_distance(k0: Tensor, k1: Tensor) -> float:

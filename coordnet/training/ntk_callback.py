@@ -15,7 +15,14 @@ At step 0 (before the first optimiser step) and every ``every_n_steps`` optimise
   ``ntk/spectrum`` (sorted spectrum, step 0 dashed, floor dotted), with a ``TensorBoardLogger``.
 
 The scalars also go to ``<run dir>/ntk_spectrum.csv`` (``coordnet.ntk.history``), rewritten at every
-measurement. The probe is ``num_points`` training points drawn once with ``seed``, spread over the grid
+measurement.
+
+With ``full_data_every_n_steps`` set, it also measures the ``full`` kernel over every training point that often
+(from step 0), matrix-free (``coordnet.ntk.density.model_spectral_density``: Lanczos for the 32 largest
+eigenvalues, stochastic Lanczos quadrature with ``full_data_probes`` probes for the rest): ``ntk_full/lambda_max``,
+``ntk_full/trace`` (exact), ``ntk_full/trace_slq``, ``ntk_full/frobenius_norm``, the figure ``ntk_full/density``
+(with ``log_figure``), and ``<run dir>/ntk_full_spectrum.csv``. At 65,536 pixels this takes seconds on a GPU and
+minutes on a CPU (docs/benchmarks.md): measure rarely. The probe is ``num_points`` training points drawn once with ``seed``, spread over the grid
 (``CoordDataModule.probe_indices``), and kept on the model's device.
 
 If the parameters diverge, the measurement is skipped with a warning naming the step. Training is left
@@ -43,8 +50,9 @@ from torch import Tensor
 from coordnet.data.base import CoordDataModule
 from coordnet.ntk import empirical_ntk, find_mlp, kernel_distance, ntk_layer_diagonals, spectrum, target_alignment
 from coordnet.ntk.empirical import Normalization
-from coordnet.ntk.history import HISTORY_FILE
-from coordnet.ntk.plots import spectrum_figure
+from coordnet.ntk.density import model_spectral_density
+from coordnet.ntk.history import FULL_HISTORY_FILE, HISTORY_FILE
+from coordnet.ntk.plots import density_figure, spectrum_figure
 from coordnet.tables import write_csv
 
 CallbackMode = Literal["mean", "trace", "full"]
@@ -77,11 +85,16 @@ class NTKSpectrumCallback(Callback):
             distances and alignment do not depend on it.
         seed: seed of the probe draw.
         log_figure: also draw the ``ntk/spectrum`` figure (~0.1-0.3 s per measurement on a CPU).
+        full_data_every_n_steps: also measure over every training point this often (None: never).
+        full_data_probes: SLQ probes of that measurement.
     """
 
     def __init__(self, num_points: int = 1024, every_n_steps: int = 100, mode: CallbackMode = "mean",
-                 normalization: Normalization = "raw", seed: int = 0, log_figure: bool = True) -> None:
-        for name, value in (("num_points", num_points), ("every_n_steps", every_n_steps)):
+                 normalization: Normalization = "raw", seed: int = 0, log_figure: bool = True,
+                 full_data_every_n_steps: int | None = None, full_data_probes: int = 10) -> None:
+        for name, value in (("num_points", num_points), ("every_n_steps", every_n_steps),
+                            ("full_data_every_n_steps", full_data_every_n_steps or 1),
+                            ("full_data_probes", full_data_probes)):
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"NTKSpectrumCallback: {name} must be a positive integer, got {value!r}")
         if mode not in ("mean", "trace", "full"):
@@ -90,6 +103,8 @@ class NTKSpectrumCallback(Callback):
             raise ValueError(f"NTKSpectrumCallback: normalization must be 'raw' or 'by_n', got {normalization!r}")
         self.num_points, self.every_n_steps, self.mode = num_points, every_n_steps, mode
         self.normalization, self.seed, self.log_figure = normalization, seed, log_figure
+        self.full_data_every_n_steps, self.full_data_probes = full_data_every_n_steps, full_data_probes
+        self.full_history: list[dict[str, float]] = []  # the full-data measurements
         self.probe_x: Tensor | None = None  # (N, d)
         self.probe_y: Tensor | None = None  # (N, O)
         self.kernel_init: Tensor | None = None
@@ -128,6 +143,8 @@ class NTKSpectrumCallback(Callback):
             if self.log_dir != self.run_dir:  # resumed into a new run directory: the history goes there too
                 for row in self.history:
                     self._log_scalars(trainer, row)
+                for row in self.full_history:
+                    self._log_scalars(trainer, row, "ntk_full")
                 self.log_dir = self.run_dir
             self._write_csv()  # in the same directory, drops rows the interrupted run wrote past the checkpoint
 
@@ -143,7 +160,8 @@ class NTKSpectrumCallback(Callback):
         cpu = lambda t: None if t is None else t.detach().cpu()  # noqa: E731
         return {"probe_x": cpu(self.probe_x), "probe_y": cpu(self.probe_y), "kernel_init": cpu(self.kernel_init),
                 "kernel_prev": cpu(self.kernel_prev), "eigenvalues_init": cpu(self.eigenvalues_init),
-                "history": [dict(row) for row in self.history], "log_dir": self.log_dir}
+                "history": [dict(row) for row in self.history], "log_dir": self.log_dir,
+                "full_history": [dict(row) for row in self.full_history]}
 
     def load_state_dict(self, state_dict: dict) -> None:
         for key, value in state_dict.items():
@@ -155,6 +173,9 @@ class NTKSpectrumCallback(Callback):
         step = trainer.global_step
         if not trainer.is_global_zero or step % self.every_n_steps:
             return
+        if self.full_data_every_n_steps and step % self.full_data_every_n_steps == 0 \
+                and not (self.full_history and self.full_history[-1]["step"] >= step):
+            self.measure_full_data(trainer, pl_module)
         if self.history and self.history[-1]["step"] >= step:  # measured already (e.g. gradient accumulation)
             return
         self.measure(trainer, pl_module)
@@ -195,10 +216,35 @@ class NTKSpectrumCallback(Callback):
         self._write_csv()
         return row
 
+    def measure_full_data(self, trainer: Trainer, pl_module: LightningModule) -> dict[str, float] | None:
+        """Measure the ``full`` kernel over every training point, matrix-free, log it and keep it; the row."""
+        step = trainer.global_step
+        with isolated(pl_module):
+            if not all(torch.isfinite(p).all() for p in pl_module.parameters()):
+                rank_zero_warn(f"NTKSpectrumCallback: step {step}: the parameters are NaN or infinite; the "
+                               "full-data measurement is skipped")
+                return None
+            x = trainer.datamodule.train_x
+            n = x.shape[0] * find_mlp(pl_module).out_features
+            deflate = min(32, n // 4)  # the library's defaults, cut down for small data sets
+            density = model_spectral_density(pl_module, x, self.normalization, num_probes=self.full_data_probes,
+                                             steps=min(80, n - deflate), deflate=deflate)
+        row = {"step": step, "lambda_max": density.lambda_max, "trace": density.exact_trace,
+               "trace_slq": density.trace, "frobenius_norm": density.frobenius_norm}
+        self.full_history.append(row)
+        self.log_dir = self.run_dir
+        self._log_scalars(trainer, row, "ntk_full")
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger) and self.log_figure:
+                title = f"NTK (full, {self.normalization}) on all {density.n} outputs at step {step}"
+                logger.experiment.add_figure("ntk_full/density", density_figure(density, title), step)
+        self._write_csv()
+        return row
+
     # -- writing --------------------------------------------------------------------------------------
 
-    def _log_scalars(self, trainer: Trainer, row: dict[str, float]) -> None:
-        metrics = {f"ntk/{key}": value for key, value in row.items() if key != "step" and not math.isnan(value)}
+    def _log_scalars(self, trainer: Trainer, row: dict[str, float], prefix: str = "ntk") -> None:
+        metrics = {f"{prefix}/{key}": value for key, value in row.items() if key != "step" and not math.isnan(value)}
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=row["step"])
 
@@ -219,3 +265,5 @@ class NTKSpectrumCallback(Callback):
         if self.run_dir is not None:
             Path(self.run_dir).mkdir(parents=True, exist_ok=True)
             write_csv(Path(self.run_dir) / HISTORY_FILE, self.history)
+            if self.full_history:
+                write_csv(Path(self.run_dir) / FULL_HISTORY_FILE, self.full_history)
