@@ -10,6 +10,7 @@ Each worker process spends ~8 s starting (torch, Lightning): runs of a second or
 
 import argparse
 import tempfile
+from pathlib import Path
 
 from coordnet.experiments.benchmarks import sweep_speedup
 from coordnet.experiments.convergence import convergence_jobs, default_variants
@@ -23,6 +24,8 @@ def main() -> None:
     parser.add_argument("--out", help="where the two sweeps write (default: a temporary directory)")
     args = parser.parse_args()
     variants = [v for v in default_variants(args.resolution) if v.name in ("cos s=5", "sine ω0=30", "relu")]
+    if args.out and Path(args.out).exists() and any(Path(args.out).iterdir()):
+        parser.error(f"--out {args.out} is not empty: its finished runs would be skipped, not timed")
     out = args.out or tempfile.mkdtemp(prefix="bench_sweep_")
     jobs = convergence_jobs(variants, ("camera", "astronaut"), ("memorize", "fourier"), args.resolution, args.steps, 1,
                             out, probe_points=64, ntk_every=max(1, args.steps // 4), eval_every=max(1, args.steps // 4))

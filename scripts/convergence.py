@@ -4,9 +4,10 @@
                                   [--images camera astronaut] [--workers 1] [--out results/convergence]
 
 Full: camera (grey) and astronaut (RGB) at 64², protocols memorize and fourier, cos s ∈ {1, 5, 15}, sine
-ω0 ∈ {10, 30, 60}, ReLU, ReLU + Fourier features (σ = 2.5·resolution/256), |x| at the EOC, 3 seeds: 108 runs of 300 full-batch Adam
-steps through the CLI's configs and callbacks (32 min on 2 cores). The papers' 256² setting:
---resolution 256 --steps 2000 (a GPU run; one worker per GPU by default). --quick: 32², 3 activations, 1 seed.
+ω0 ∈ {10, 30, 60}, ReLU, ReLU + Fourier features (σ = 2.5·resolution/256), |x| at the EOC, 3 seeds: 108 runs
+of 300 full-batch Adam steps through the CLI's configs and callbacks (32 min on 2 cores). The papers' 256²
+setting: --resolution 256 --steps 1000 --probe-points 1024 --workers 6 (4.5 min on one H100, 6 processes
+sharing it). --quick: 32², 3 activations, 1 seed, 40 steps.
 An interrupted sweep resumes from <out>/runs.jsonl. Writes runs.csv, curves.csv, runs.png, summary.md,
 and each run's TensorBoard logs under <out>/runs/.
 """

@@ -4,7 +4,7 @@
                                            [--probes 8] [--steps 30] [--deflate 16] [--device cuda]
 
 camera 256² (65,536 pixels) with the config's SIREN 3×256: the kernel would be 34 GB in float64; here λ_max,
-the 16 largest eigenvalues and the density (stochastic Lanczos quadrature) take ~8 min and ~2.2 GB on 2 CPU
+the 16 largest eigenvalues and the density (stochastic Lanczos quadrature) take 7.6 min and 2.1 GB on 2 CPU
 cores, 2 s on an H100. Progress bars count the kernel-vector products.
 Writes nodes.csv (quadrature nodes and weights), density.csv, density.png and summary.md (with the time and
 peak memory) to --out (default results/ntk_spectral_density).

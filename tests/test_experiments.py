@@ -186,3 +186,20 @@ def test_sweep_runs_in_processes_in_job_order_and_skips_finished_jobs(tmp_path):
     assert sequential == records  # everything already in the log: nothing runs
     with pytest.raises(ValueError, match="lack the key settings"):
         run_sweep(jobs, square, log, ("y",), progress=False)
+
+
+def square_unless_three(job: dict) -> dict:
+    if job["x"] == 3:
+        raise ArithmeticError("three")
+    return square(job)
+
+
+def test_a_failed_job_keeps_the_others_and_says_which_failed(tmp_path):
+    from coordnet.experiments.sweeps import read_log, run_sweep
+
+    log = tmp_path / "runs.jsonl"
+    with pytest.raises(RuntimeError, match=r"1 of 6 sweep jobs failed .* ArithmeticError\('three'\)"):
+        run_sweep([{"x": x} for x in range(6)], square_unless_three, log, ("x",), workers=2, progress=False)
+    assert sorted(r["x"] for r in read_log(log, ("x",)).values()) == [0, 1, 2, 4, 5]
+    with pytest.raises(ValueError, match="line 1: no \\['y'\\] settings; it was written by another sweep"):
+        read_log(log, ("x", "y"))

@@ -189,3 +189,17 @@ def test_ntk_spectral_density_script_writes_its_report(tmp_path):
     assert "all 256 training points (n = 256)" in summary and "peak RSS" in summary and summary.strip() in result.stdout
     nodes = read_csv_columns(tmp_path / "nodes.csv")
     assert sum(nodes["weight"]) == pytest.approx(256, rel=0.05)
+
+
+def test_full_data_measurements_keep_their_own_period(tmp_path):
+    from coordnet.data import ImageDataModule
+    from coordnet.ntk.history import FULL_HISTORY_FILE, HISTORY_FILE, read_history
+    from coordnet.training import CoordNetModule, NTKSpectrumCallback, make_trainer
+
+    callback = NTKSpectrumCallback(num_points=16, every_n_steps=4, full_data_every_n_steps=3, log_figure=False)
+    trainer = make_trainer(str(tmp_path), "periods", max_steps=9, enable_progress_bar=False, callbacks=[callback])
+    trainer.fit(CoordNetModule(2, 1, hidden=8, depth=1, activation="relu", init="he"), ImageDataModule("camera", 8))
+    assert read_history(f"{trainer.log_dir}/{FULL_HISTORY_FILE}")["step"] == [0, 3, 6, 9]
+    assert read_history(f"{trainer.log_dir}/{HISTORY_FILE}")["step"] == [0, 4, 8]
+    with pytest.raises(ValueError, match="full_data_every_n_steps must be a positive integer"):
+        NTKSpectrumCallback(full_data_every_n_steps=0)

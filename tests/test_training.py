@@ -135,3 +135,23 @@ def test_psnr_history_records_every_step_the_validations_and_the_final_fit(tmp_p
     assert rows["train_psnr"][-1] == pytest.approx(psnr(((final - dm.train_y) ** 2).mean()).item(), abs=1e-4)
     seconds = rows["seconds"]
     assert seconds[0] == 0 and all(b > a for a, b in zip(seconds, seconds[1:]))
+
+
+@pytest.mark.filterwarnings("ignore:The dirpath has changed")  # the resumed run logs to a new version dir
+def test_psnr_history_is_saved_in_checkpoints_and_resumes(tmp_path):
+    from coordnet.tables import read_csv_columns
+    from coordnet.training import PSNRHistory
+
+    def run(steps, ckpt=None):
+        trainer = make_trainer(str(tmp_path), "t", max_steps=steps, enable_progress_bar=False, val_check_interval=5,
+                               callbacks=[PSNRHistory()])
+        torch.manual_seed(0)
+        trainer.fit(CoordNetModule(2, 1, hidden=8, depth=1, activation="sine", init="siren"),
+                    ImageDataModule("camera", 8, protocol="fourier"), ckpt_path=ckpt)
+        return trainer
+
+    first = run(5)
+    resumed = run(10, f"{first.log_dir}/checkpoints/last.ckpt")
+    rows = read_csv_columns(f"{resumed.log_dir}/{PSNRHistory.FILE}")
+    assert rows["step"] == list(range(11))  # each step once
+    assert [s for s, v in zip(rows["step"], rows["test_psnr"]) if v == v] == [5, 10]

@@ -150,6 +150,10 @@ class CoordDataModule(LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer is not None else (0, 1)
+        rows = min(self.batch_size or self.train_x.shape[0], self.train_x.shape[0])
+        if rows < world:
+            raise ValueError(f"batch_size {self.batch_size}: {rows} rows per step cannot be shared out over {world} "
+                             "processes; expected at least one per process")
         stream = BatchStream(self.train_x, self.train_y, self.batch_size, self.seed, self._start_step, rank, world)
         return DataLoader(stream, batch_size=None)
 

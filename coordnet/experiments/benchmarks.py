@@ -10,8 +10,10 @@ with the device synchronised at both ends.
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -128,10 +130,13 @@ RESULT_COLUMNS = ("final_train_psnr", "final_test_psnr", "steps_to_25dB", "steps
 def sweep_speedup(jobs: list[dict], workers: int, out_dir: str) -> dict[str, float]:
     """The convergence ``jobs`` run twice into fresh logs under ``out_dir``: in this process, then in ``workers``
     processes (``run_sweep``); the wall time of each and how far their results differ (``RESULT_COLUMNS``: the
-    largest relative difference of a number, and how many steps-to-target entries differ)."""
+    largest relative difference of a number, NaN if one side is NaN, and how many steps-to-target or missing
+    entries differ)."""
     from coordnet.experiments.convergence import KEY, convergence_run
     from coordnet.experiments.sweeps import run_sweep
 
+    if Path(out_dir).exists() and any(Path(out_dir).iterdir()):
+        raise ValueError(f"sweep_speedup: {out_dir} is not empty; its finished runs would be skipped, not timed")
     times, tables = [], []
     for name, count in (("sequential", 1), ("parallel", workers)):
         mine = [job | {"save_dir": f"{out_dir}/{name}/runs"} for job in jobs]
@@ -142,9 +147,10 @@ def sweep_speedup(jobs: list[dict], workers: int, out_dir: str) -> dict[str, flo
     for a, b in zip(*tables):
         for column in RESULT_COLUMNS:
             x, y = a[column], b[column]
-            if column.startswith("steps_to"):
+            if column.startswith("steps_to") or x is None or y is None:
                 differing += x != y
-            elif x is not None:
-                largest = max(largest, abs(x - y) / max(abs(x), 1e-300))
+            elif not (x != x and y != y):  # both NaN (no test split) agree
+                gap = abs(x - y) / max(abs(x), 1e-300)
+                largest = math.nan if gap != gap else max(largest, gap)
     return {"runs": len(jobs), "workers": workers, "sequential_s": times[0], "parallel_s": times[1],
             "speedup": times[0] / times[1], "largest_relative_difference": largest, "steps_to_differing": differing}

@@ -30,14 +30,22 @@ def job_key(record: dict, key: Sequence[str]) -> str:
 
 
 def read_log(log_path: Path, key: Sequence[str]) -> dict[str, dict]:
-    """The records in a sweep log, by ``job_key``; a last line cut short by a kill is ignored."""
+    """The records in a sweep log, by ``job_key``; a last line cut short by a kill is ignored.
+
+    Raises:
+        ValueError: a record lacks one of the ``key`` settings (the log was written by another kind of sweep).
+    """
     done = {}
     if log_path.exists():
-        for line in log_path.read_text().splitlines():
+        for number, line in enumerate(log_path.read_text().splitlines(), 1):
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 continue
+            missing = [k for k in key if k not in record]
+            if missing:
+                raise ValueError(f"sweep log {log_path}, line {number}: no {missing} settings; it was written by "
+                                 "another sweep (use another --out)")
             done[job_key(record, key)] = record
     return done
 
@@ -93,8 +101,16 @@ def run_sweep(jobs: list[dict], run: Callable[[dict], dict], log_path: str | Pat
                 slots.put(slot)
             gpus = torch.cuda.device_count()
             threads = max(1, (os.cpu_count() or 1) // workers)
+            failures = []
             with ProcessPoolExecutor(workers, context, _init_worker, (slots, gpus, threads)) as pool:
                 for future in as_completed([pool.submit(run, job) for job in todo]):
-                    keep(future.result())
+                    try:
+                        keep(future.result())
+                    except Exception as err:  # the other jobs go on and are kept; the first error is raised below
+                        failures.append(err)
+            if failures:
+                bar.close()
+                raise RuntimeError(f"{len(failures)} of {len(todo)} sweep jobs failed (the others are in "
+                                   f"{log_path}); the first: {failures[0]!r}") from failures[0]
     bar.close()
     return [done[job_key(job, key)] for job in jobs]

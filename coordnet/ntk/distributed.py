@@ -48,6 +48,8 @@ def _local_factors(model: nn.Module, x: Tensor, dtype: torch.dtype, what: str) -
     if not dist.is_available() or not dist.is_initialized():
         raise RuntimeError(f"{what} needs torch.distributed initialised (torch.distributed.init_process_group)")
     mlp = require_mlp(model, what)
+    if x.shape[0] < dist.get_world_size():
+        raise ValueError(f"{what}: {x.shape[0]} points cannot be shared out over {dist.get_world_size()} processes")
     counts, rows = _rank_rows(x.shape[0])
     with no_tf32():
         return layer_factors(mlp, x[rows], dtype), counts

@@ -56,14 +56,15 @@ class PSNRHistory(Callback):
     Rows (``history``, and ``<run dir>/psnr_history.csv`` at the end of training), one per optimiser step s =
     0 … max_steps − 1 plus one for the final parameters (s = max_steps):
     - ``train_psnr``: PSNR of the batch loss the model had after s steps (the loss step s+1 trained on; the
-      whole training set under full-batch training). The final row evaluates the whole training set.
+      whole training set under full-batch training, this process's share of it under DDP). The final row
+      evaluates the whole training set.
     - ``test_psnr``: PSNR on the test split after s steps, at the validations the Trainer runs
       (``val_check_interval``) and on the final row; empty for the ``memorize`` protocol.
     - ``seconds``: time spent in the s training steps before it — forward, backward and optimiser step,
       from ``on_train_batch_start`` to this callback's ``on_train_batch_end`` (the device synchronised),
       so logging and the other callbacks' measurements are not counted. Place it first among the callbacks.
 
-    Not resumable: a resumed run records from the step it resumed at.
+    Its rows are saved in checkpoints, so a resumed run's file holds every step once.
     """
 
     FILE = "psnr_history.csv"
@@ -73,6 +74,18 @@ class PSNRHistory(Callback):
         self._test_psnr: dict[int, float] = {}  # step → test PSNR of the parameters after that many steps
         self._seconds = 0.0
         self._start = 0.0
+        self.run_dir: str | None = None
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        self.run_dir = trainer.log_dir  # a collective under multi-process training: every process asks
+
+    def state_dict(self) -> dict:
+        return {"history": [dict(row) for row in self.history], "test_psnr": dict(self._test_psnr),
+                "seconds": self._seconds}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.history = [dict(row) for row in state_dict["history"]]
+        self._test_psnr, self._seconds = dict(state_dict["test_psnr"]), state_dict["seconds"]
 
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch, batch_idx: int) -> None:
         self._start = time.perf_counter()
@@ -90,11 +103,10 @@ class PSNRHistory(Callback):
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         data = trainer.datamodule
         fit_psnr = lambda x, y: psnr(((predict(pl_module, x) - y) ** 2).mean(), pl_module.data_range).item()  # noqa: E731
-        self.history.append({"step": trainer.global_step, "seconds": self._seconds,
-                             "train_psnr": fit_psnr(data.train_x, data.train_y)})
+        final = {"step": trainer.global_step, "seconds": self._seconds,
+                 "train_psnr": fit_psnr(data.train_x, data.train_y)}  # not kept: a resumed run measures that step
         if data.test_x is not None:
             self._test_psnr[trainer.global_step] = fit_psnr(data.test_x, data.test_y)
-        for row in self.history:
-            row["test_psnr"] = self._test_psnr.get(row["step"], math.nan)
-        if trainer.is_global_zero and trainer.log_dir is not None:
-            write_csv(Path(trainer.log_dir) / self.FILE, self.history)
+        rows = [row | {"test_psnr": self._test_psnr.get(row["step"], math.nan)} for row in [*self.history, final]]
+        if trainer.is_global_zero and self.run_dir is not None:
+            write_csv(Path(self.run_dir) / self.FILE, rows)

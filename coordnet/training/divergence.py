@@ -7,7 +7,9 @@ checkpoint whose parameters are not all finite (a finite loss whose update overf
 Either way ``TrainingDiverged`` is raised before the checkpoint is written, so the last good one is kept;
 the message names the step, the loss and that checkpoint.
 
-Checkpoints saved with ``save_weights_only`` skip callback hooks, so they are not guarded.
+Checkpoints saved with ``save_weights_only`` skip callback hooks, so they are not guarded. Under DDP each process
+checks the loss of its own share of the batch: the process that sees a non-finite loss raises, and Lightning's
+launcher stops the others.
 """
 
 from __future__ import annotations

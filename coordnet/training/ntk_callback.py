@@ -18,8 +18,8 @@ The scalars also go to ``<run dir>/ntk_spectrum.csv`` (``coordnet.ntk.history``)
 measurement.
 
 With ``full_data_every_n_steps`` set, it also measures the ``full`` kernel over every training point that often
-(from step 0), matrix-free (``coordnet.ntk.density.model_spectral_density``: Lanczos for the 32 largest
-eigenvalues, stochastic Lanczos quadrature with ``full_data_probes`` probes for the rest): ``ntk_full/lambda_max``,
+(from step 0), matrix-free (``coordnet.ntk.density.model_spectral_density``: Lanczos for the min(32, n/4)
+largest eigenvalues, stochastic Lanczos quadrature with ``full_data_probes`` probes for the rest): ``ntk_full/lambda_max``,
 ``ntk_full/trace`` (exact), ``ntk_full/trace_slq``, ``ntk_full/frobenius_norm``, the figure ``ntk_full/density``
 (with ``log_figure``), and ``<run dir>/ntk_full_spectrum.csv``. At 65,536 pixels this takes seconds on a GPU and
 minutes on a CPU (docs/benchmarks.md): measure rarely. The probe is ``num_points`` training points drawn once with ``seed``, spread over the grid
@@ -92,9 +92,9 @@ class NTKSpectrumCallback(Callback):
     def __init__(self, num_points: int = 1024, every_n_steps: int = 100, mode: CallbackMode = "mean",
                  normalization: Normalization = "raw", seed: int = 0, log_figure: bool = True,
                  full_data_every_n_steps: int | None = None, full_data_probes: int = 10) -> None:
+        full_every = 1 if full_data_every_n_steps is None else full_data_every_n_steps  # None: off, and valid
         for name, value in (("num_points", num_points), ("every_n_steps", every_n_steps),
-                            ("full_data_every_n_steps", full_data_every_n_steps or 1),
-                            ("full_data_probes", full_data_probes)):
+                            ("full_data_every_n_steps", full_every), ("full_data_probes", full_data_probes)):
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"NTKSpectrumCallback: {name} must be a positive integer, got {value!r}")
         if mode not in ("mean", "trace", "full"):
@@ -171,11 +171,13 @@ class NTKSpectrumCallback(Callback):
 
     def _maybe_measure(self, trainer: Trainer, pl_module: LightningModule) -> None:
         step = trainer.global_step
-        if not trainer.is_global_zero or step % self.every_n_steps:
+        if not trainer.is_global_zero:
             return
         if self.full_data_every_n_steps and step % self.full_data_every_n_steps == 0 \
                 and not (self.full_history and self.full_history[-1]["step"] >= step):
             self.measure_full_data(trainer, pl_module)
+        if step % self.every_n_steps:
+            return
         if self.history and self.history[-1]["step"] >= step:  # measured already (e.g. gradient accumulation)
             return
         self.measure(trainer, pl_module)
