@@ -105,7 +105,10 @@ def test_memorization_quick_and_the_linearised_prediction(tmp_path):
 
     from coordnet.experiments.memorization import linearisation_error
 
-    printed = run_quick("memorization.py", tmp_path)
+    result = subprocess.run([sys.executable, str(SCRIPTS / "memorization.py"), "--quick", "--workers", "2",
+                             "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    printed = result.stdout
     assert "memorisation threshold" in printed and "Spearman" in printed
     columns = read_csv_columns(tmp_path / "runs.csv")
     assert {"lambda_min_K0", "kappa_K0", "steps_to_0.01", "steps_to_0.0001", "final_loss"} <= set(columns)

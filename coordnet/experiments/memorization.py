@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import torch
 from matplotlib.figure import Figure
@@ -28,7 +30,7 @@ from torch import Tensor
 from coordnet.data import MemorizationDataModule
 from coordnet.experiments.reporting import markdown_table
 from coordnet.experiments.sweeps import run_sweep
-from coordnet.models import AbsLinear, CoordMLP, Cos, Sine
+from coordnet.models import AbsLinear, Activation, CoordMLP, Cos, ReLU, Sine
 from coordnet.ntk import empirical_ntk, spectrum
 
 THRESHOLDS = (1e-2, 1e-4)
@@ -39,16 +41,16 @@ class ActivationSpec:
     """A named activation with the init it is used with."""
 
     name: str
-    build: object  # () -> Activation | str
+    build: Callable[[], Activation | str]  # picklable (a class or functools.partial), so sweeps can use processes
     init: str
 
 
 def default_activations() -> list[ActivationSpec]:
     """cos(s·) for s ∈ {1, 5, 30} (He), sine ω0 = 30 (SIREN), ReLU (He), and the (a, b)-ReLU at the EOC with
     a² + b² = 1 and Δ = b² ∈ {¼, ½, ¾, 1} (Δ = 1 is |x|)."""
-    specs = [ActivationSpec(f"cos({s:g}·)", lambda s=s: Cos(s), "he") for s in (1.0, 5.0, 30.0)]
-    specs += [ActivationSpec("sine ω0=30", lambda: Sine(30.0), "siren"), ActivationSpec("relu", lambda: "relu", "he")]
-    specs += [ActivationSpec(f"abrelu Δ={d:g}", lambda d=d: AbsLinear(math.sqrt(1 - d), math.sqrt(d)), "eoc")
+    specs = [ActivationSpec(f"cos({s:g}·)", partial(Cos, s), "he") for s in (1.0, 5.0, 30.0)]
+    specs += [ActivationSpec("sine ω0=30", partial(Sine, 30.0), "siren"), ActivationSpec("relu", ReLU, "he")]
+    specs += [ActivationSpec(f"abrelu Δ={d:g}", partial(AbsLinear, math.sqrt(1 - d), math.sqrt(d)), "eoc")
               for d in (0.25, 0.5, 0.75, 1.0)]
     return specs
 
@@ -125,22 +127,23 @@ KEY = ("activation", "inputs", "N", "width", "optimizer", "seed", "step_cap", "d
 
 def sweep(specs: list[ActivationSpec], inputs: tuple[str, ...], num_points: int, width_ratios: tuple[float, ...],
           optimizers: tuple[str, ...], steps: int, seeds: int, log_path: Path, dim: int = 16, adam_lr: float = 1e-3,
-          progress: bool = True) -> list[dict]:
+          progress: bool = True, workers: int = 1) -> list[dict]:
     """Every (activation, inputs, width, optimizer, seed) run, appended to ``log_path`` (JSON lines) as it
     finishes; runs already in the log with the same settings (``KEY``) are read back, not redone, so an
-    interrupted sweep resumes (``coordnet.experiments.sweeps``)."""
+    interrupted sweep resumes; ``workers`` processes run them (``coordnet.experiments.sweeps``)."""
     if "grid" in inputs and math.isqrt(num_points) ** 2 != num_points:
         raise ValueError(f"grid inputs need a square number of points, got num_points={num_points}")
-    by_name = {spec.name: spec for spec in specs}
-    jobs = [{"activation": spec.name, "inputs": inp, "N": num_points, "width": max(1, round(ratio * num_points)),
-             "optimizer": opt, "seed": seed, "step_cap": steps, "dim": dim, "adam_lr": adam_lr}
+    jobs = [{"activation": spec.name, "spec": spec, "inputs": inp, "N": num_points,
+             "width": max(1, round(ratio * num_points)), "optimizer": opt, "seed": seed, "step_cap": steps, "dim": dim,
+             "adam_lr": adam_lr}
             for inp in inputs for spec in specs for ratio in width_ratios for opt in optimizers for seed in range(seeds)]
+    return run_sweep(jobs, memorization_job, log_path, KEY, workers, desc="memorisation", progress=progress)
 
-    def run(job: dict) -> dict:
-        return memorization_run(by_name[job["activation"]], job["inputs"], job["N"], job["width"], job["optimizer"],
-                                job["step_cap"], job["dim"], job["seed"], job["adam_lr"])
 
-    return run_sweep(jobs, run, log_path, KEY, desc="memorisation", progress=progress)
+def memorization_job(job: dict) -> dict:
+    """``memorization_run`` for one sweep job (its ``spec`` and settings)."""
+    return memorization_run(job["spec"], job["inputs"], job["N"], job["width"], job["optimizer"], job["step_cap"],
+                            job["dim"], job["seed"], job["adam_lr"])
 
 
 def linearisation_error(record: dict, steps: int = 20, floor: float = 1e-3) -> float | None:
