@@ -13,15 +13,16 @@ from coordnet.tables import read_csv_columns
 SCRIPTS = Path(__file__).parents[1] / "scripts"
 
 
-def run_quick(script: str, out: Path) -> str:
-    result = subprocess.run([sys.executable, str(SCRIPTS / script), "--quick", "--out", str(out)],
+def run_quick(script: str, out: Path, *options: str) -> subprocess.CompletedProcess:
+    """``scripts/<script> --quick --out <out> [options]``, which must succeed; its captured stdout and stderr."""
+    result = subprocess.run([sys.executable, str(SCRIPTS / script), "--quick", "--out", str(out), *options],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout
+    return result
 
 
 def test_p2_condition_vs_depth_quick(tmp_path):
-    printed = run_quick("p2_condition_vs_depth.py", tmp_path)
+    printed = run_quick("p2_condition_vs_depth.py", tmp_path).stdout
     assert {p.name for p in tmp_path.iterdir()} == {"condition_vs_depth.csv", "condition_vs_depth.png", "summary.md"}
     assert (tmp_path / "summary.md").read_text().strip() in printed
     columns = read_csv_columns(tmp_path / "condition_vs_depth.csv")
@@ -35,7 +36,7 @@ def test_p2_condition_vs_depth_quick(tmp_path):
 
 
 def test_p1_min_eig_vs_n_quick(tmp_path):
-    printed = run_quick("p1_min_eig_vs_n.py", tmp_path)
+    printed = run_quick("p1_min_eig_vs_n.py", tmp_path).stdout
     assert "Log-log slope" in printed and (tmp_path / "min_eig_vs_n.png").stat().st_size > 10_000
     columns = read_csv_columns(tmp_path / "min_eig_vs_n.csv")
     assert len(columns["N"]) == 2 * 2 * 3 * 2  # activations × multipliers × N × seeds
@@ -47,7 +48,7 @@ def test_p1_min_eig_vs_n_quick(tmp_path):
 
 
 def test_p1_width_scaling_quick(tmp_path):
-    printed = run_quick("p1_width_scaling.py", tmp_path)
+    printed = run_quick("p1_width_scaling.py", tmp_path).stdout
     assert "exponent (ours)" in printed
     columns = read_csv_columns(tmp_path / "width_scaling.csv")
     assert len(columns["n1"]) == 4 * 4 * 2 and all(columns["lambda_min_reliable"])
@@ -105,10 +106,7 @@ def test_memorization_quick_and_the_linearised_prediction(tmp_path):
 
     from coordnet.experiments.memorization import linearisation_error
 
-    result = subprocess.run([sys.executable, str(SCRIPTS / "memorization.py"), "--quick", "--workers", "2",
-                             "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
-    printed = result.stdout
+    printed = run_quick("memorization.py", tmp_path, "--workers", "2").stdout
     assert "memorisation threshold" in printed and "Spearman" in printed
     columns = read_csv_columns(tmp_path / "runs.csv")
     assert {"lambda_min_K0", "kappa_K0", "steps_to_0.01", "steps_to_0.0001", "final_loss"} <= set(columns)
@@ -118,9 +116,7 @@ def test_memorization_quick_and_the_linearised_prediction(tmp_path):
         if r["optimizer"] == "gd" and r["width"] == 8 * 64 and r["activation"] in ("relu", "abrelu Δ=1"):
             assert linearisation_error(r) <= 0.05
     # a second call finds every run in runs.jsonl and redoes none
-    assert "(24 of 24 already done)" in subprocess.run(
-        [sys.executable, str(SCRIPTS / "memorization.py"), "--quick", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=600).stderr
+    assert "(24 of 24 already done)" in run_quick("memorization.py", tmp_path).stderr
     assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 24
 
 
@@ -139,10 +135,7 @@ def test_memorization_sweep_resumes_only_runs_with_the_same_settings(tmp_path):
 
 
 def test_convergence_quick_goes_through_the_cli_path_in_two_processes_and_resumes(tmp_path):
-    result = subprocess.run([sys.executable, str(SCRIPTS / "convergence.py"), "--quick", "--workers", "2",
-                             "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
-    printed = result.stdout
+    printed = run_quick("convergence.py", tmp_path, "--workers", "2").stdout
     assert "Convergence speed across activations" in printed and "Spearman" in printed
     columns = read_csv_columns(tmp_path / "runs.csv")
     assert {"variant", "image", "protocol", "seed", "final_train_psnr", "final_test_psnr", "steps_to_25dB",
@@ -161,9 +154,7 @@ def test_convergence_quick_goes_through_the_cli_path_in_two_processes_and_resume
     assert {"step", "train_psnr", "seconds", "test_psnr", "lambda_min", "kappa"} <= set(curves)
     assert len(curves["step"]) == 12 * 41  # steps 0..40 of every run
     # a second call redoes nothing and starts no run
-    again = subprocess.run([sys.executable, str(SCRIPTS / "convergence.py"), "--quick", "--out", str(tmp_path)],
-                           capture_output=True, text=True, timeout=600)
-    assert "(12 of 12 already done)" in again.stderr
+    assert "(12 of 12 already done)" in run_quick("convergence.py", tmp_path).stderr
     assert len(list((tmp_path / "runs").glob("*/version_*"))) == 12
 
 

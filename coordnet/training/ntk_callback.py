@@ -15,15 +15,15 @@ At step 0 (before the first optimiser step) and every ``every_n_steps`` optimise
   ``ntk/spectrum`` (sorted spectrum, step 0 dashed, floor dotted), with a ``TensorBoardLogger``.
 
 The scalars also go to ``<run dir>/ntk_spectrum.csv`` (``coordnet.ntk.history``), rewritten at every
-measurement.
+measurement. The probe is ``num_points`` training points drawn once with ``seed``, spread over the grid
+(``CoordDataModule.probe_indices``), and kept on the model's device.
 
 With ``full_data_every_n_steps`` set, it also measures the ``full`` kernel over every training point that often
 (from step 0), matrix-free (``coordnet.ntk.density.model_spectral_density``: Lanczos for the min(32, n/4)
-largest eigenvalues, stochastic Lanczos quadrature with ``full_data_probes`` probes for the rest): ``ntk_full/lambda_max``,
-``ntk_full/trace`` (exact), ``ntk_full/trace_slq``, ``ntk_full/frobenius_norm``, the figure ``ntk_full/density``
-(with ``log_figure``), and ``<run dir>/ntk_full_spectrum.csv``. At 65,536 pixels this takes seconds on a GPU and
-minutes on a CPU (docs/benchmarks.md): measure rarely. The probe is ``num_points`` training points drawn once with ``seed``, spread over the grid
-(``CoordDataModule.probe_indices``), and kept on the model's device.
+largest eigenvalues, stochastic Lanczos quadrature with ``full_data_probes`` probes for the rest):
+``ntk_full/lambda_max``, ``ntk_full/trace`` (exact), ``ntk_full/trace_slq``, ``ntk_full/frobenius_norm``, the
+figure ``ntk_full/density`` (with ``log_figure``), and ``<run dir>/ntk_full_spectrum.csv``. At 65,536 pixels this
+takes seconds on a GPU and minutes on a CPU (docs/benchmarks.md): measure rarely.
 
 If the parameters diverge, the measurement is skipped with a warning naming the step. Training is left
 as it was: the kernel is built without autograd (no ``.grad`` is touched), in eval
