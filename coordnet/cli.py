@@ -28,12 +28,13 @@ from pathlib import Path
 os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
 
 import torch
-from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from coordnet.data import CoordDataModule
 from coordnet.training import (CHECKPOINT_DEFAULTS, PROGRESS_BAR_DEFAULTS, TRAINER_DEFAULTS, CoordNetModule,
-                               DivergenceGuard, TrainingDiverged)
+                               DivergenceGuard, ProgressBar, TrainingDiverged)
 
 
 DEFAULT_RUN_NAME = "coordnet"
@@ -53,13 +54,16 @@ class CoordNetCLI(LightningCLI):
             parser.link_arguments(f"data.{key}", f"model.{key}", apply_on="instantiate")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults({f"checkpoint.{k}": v for k, v in CHECKPOINT_DEFAULTS.items()})
-        parser.add_lightning_class_args(TQDMProgressBar, "progress_bar")
+        parser.add_lightning_class_args(ProgressBar, "progress_bar")
         parser.set_defaults({f"progress_bar.{k}": v for k, v in PROGRESS_BAR_DEFAULTS.items()})
 
     def before_instantiate_classes(self) -> None:
         """Name the run after its last config file (runs/<config>/version_k) unless a name was given; a fit
         resumed from a checkpoint in a run directory continues in that directory."""
         config = self.config[self.subcommand] if self.subcommand else self.config
+        if config.trainer.gradient_clip_val is not None:
+            raise ValueError("trainer.gradient_clip_val: CoordNetModule takes its optimiser steps itself; "
+                             "set model.gradient_clip_val instead")
         logger = config.trainer.logger
         if not getattr(logger, "class_path", "").endswith("TensorBoardLogger"):
             return
@@ -167,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
             raise
         print(f"coordnet: error: {err}", file=sys.stderr)
         sys.exit(1)
-    except (ValueError, FileNotFoundError, TypeError) as err:
+    except (ValueError, FileNotFoundError, TypeError, MisconfigurationException) as err:
         if os.environ.get("COORDNET_DEBUG"):
             raise
         while err.__cause__ is not None:  # jsonargparse wraps the error a data module raised

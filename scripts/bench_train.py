@@ -2,8 +2,9 @@
 
     python scripts/bench_train.py [--accelerator cpu] [--repeats 3]
 
-Same model (3 hidden sine layers, SIREN init), data (camera, full batch) and Adam, measured side by
-side in one run at 64×64 / width 64 and 128×128 / width 256. Target on CPU: ratio ≤ 1.15.
+Same model (3 hidden sine layers, SIREN init), data (camera, full batch) and Adam, at 64×64 / width 64 and
+128×128 / width 256. The loops alternate step by step in one process (coordnet.experiments.benchmarks); each
+run's ratio is total Lightning time over total plain time. Target on CPU: ratio ≤ 1.15.
 """
 
 import argparse
@@ -12,10 +13,10 @@ from coordnet.experiments.benchmarks import compare_training_loops
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--accelerator", default="auto", help="auto, cpu or gpu (default: auto)")
-parser.add_argument("--repeats", type=int, default=5, help="back-to-back pairs of runs (default: 5)")
+parser.add_argument("--repeats", type=int, default=5, help="interleaved runs per size (default: 5)")
 args = parser.parse_args()
 
-# (resolution, width, steps per timed run): about 2-10 s of training each on a 2-core CPU
+# (resolution, width, steps per run): about 5-20 s each on a 2-core CPU
 rows = [compare_training_loops(res, width, steps, args.repeats, args.accelerator)
         for res, width, steps in ((64, 64, 300), (128, 256, 60))]
 print("\n| image | width | device | plain loop (ms/step) | Lightning (ms/step) | ratio (median) | ratio range |")

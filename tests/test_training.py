@@ -1,5 +1,6 @@
 """CoordNetModule under the Lightning Trainer: logging, protocols, batching, checkpoints."""
 
+import copy
 import glob
 from functools import partial
 
@@ -9,7 +10,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from coordnet.data import ImageDataModule, MemorizationDataModule, SignalDataModule
 from coordnet.models import FourierFeatures
-from coordnet.training import CoordNetModule, make_trainer, predict, psnr
+from coordnet.training import CoordNetModule, ProgressBar, make_trainer, predict, psnr
 
 
 def read_events(log_dir: str) -> EventAccumulator:
@@ -96,6 +97,8 @@ def test_optimizer_and_scheduler_are_injectable(tmp_path):
     ({"lr": float("nan")}, "lr must be a finite number > 0"),
     ({"lr": -1e-3}, "lr must be a finite number > 0"),
     ({"reconstruction_every_n_steps": 0}, "reconstruction_every_n_steps must be > 0"),
+    ({"gradient_clip_val": 0.0}, "gradient_clip_val must be a finite number > 0"),
+    ({"gradient_clip_val": float("inf")}, "gradient_clip_val must be a finite number > 0"),
 ])
 def test_bad_module_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -155,3 +158,47 @@ def test_psnr_history_is_saved_in_checkpoints_and_resumes(tmp_path):
     rows = read_csv_columns(f"{resumed.log_dir}/{PSNRHistory.FILE}")
     assert rows["step"] == list(range(11))  # each step once
     assert [s for s, v in zip(rows["step"], rows["test_psnr"]) if v == v] == [5, 10]
+
+
+def test_a_fit_takes_exactly_the_steps_of_a_plain_loop(tmp_path):
+    """The written-out training step (zero_grad, forward, MSE, backward, Adam step) under the Trainer gives the
+    parameters of a bare PyTorch loop from the same initial weights, bit for bit."""
+    dm = ImageDataModule("camera", 16)
+    torch.manual_seed(3)
+    module = CoordNetModule(2, 1, 16, 2, "sine", "siren", lr=1e-3, reconstruction_every_n_steps=None)
+    model = copy.deepcopy(module.model)
+    trainer = make_trainer(str(tmp_path), max_steps=7, enable_progress_bar=False, enable_checkpointing=False)
+    trainer.fit(module, dm)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    offset = dm.train_y.mean(dim=0)
+    for _ in range(7):
+        optimizer.zero_grad()
+        torch.nn.functional.mse_loss(model(dm.train_x) + offset, dm.train_y).backward()
+        optimizer.step()
+    for trained, plain in zip(module.model.parameters(), model.parameters(), strict=True):
+        assert torch.equal(trained, plain)
+
+
+def test_gradient_clipping_bounds_the_step(tmp_path):
+    """SGD with lr 1 moves the parameters by the clipped gradient: its global norm is gradient_clip_val."""
+    dm = ImageDataModule("camera", 8)
+    torch.manual_seed(0)
+    module = CoordNetModule(2, 1, 8, 1, "relu", "he", optimizer=lambda p: torch.optim.SGD(p, lr=1.0),
+                            gradient_clip_val=1e-3, reconstruction_every_n_steps=None)
+    before = torch.cat([p.detach().flatten().clone() for p in module.parameters()])
+    trainer = make_trainer(str(tmp_path), max_steps=1, enable_progress_bar=False, enable_checkpointing=False)
+    trainer.fit(module, dm)
+    after = torch.cat([p.detach().flatten() for p in module.parameters()])
+    assert (after - before).norm().item() == pytest.approx(1e-3, rel=1e-4)
+
+
+def test_progress_bar_shows_the_train_metrics_lightning_does_not_convert_every_step(tmp_path):
+    dm = ImageDataModule("camera", 8)
+    module = CoordNetModule(2, 1, 8, 1, "relu", "he", reconstruction_every_n_steps=None)
+    trainer = make_trainer(str(tmp_path), max_steps=10, log_every_n_steps=5, enable_checkpointing=False)
+    trainer.fit(module, dm)
+    (bar,) = [cb for cb in trainer.callbacks if isinstance(cb, ProgressBar)]
+    shown = bar.get_metrics(trainer, module)
+    assert shown["train/psnr"] == trainer.callback_metrics["train/psnr"].item()
+    assert shown["train/loss"] == trainer.callback_metrics["train/loss"].item()
+    assert "train/psnr" not in trainer.progress_bar_metrics  # off Lightning's per-step conversion

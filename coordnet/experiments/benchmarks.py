@@ -1,15 +1,16 @@
 """Side-by-side timings: the Lightning path against a plain loop (``scripts/bench_train.py``), and a
 config with and without its NTK callback (``scripts/bench_callback.py``).
 
-Both training loops train the same ``CoordMLP`` (same seed, so the same initial weights) on the same
-resident image tensors with the same Adam settings, full batch, in the same order (zero_grad,
-forward, backward, step). Time per step is the wall time
-from the end of step ``warmup`` to the end of the last step, divided by the steps in between,
-with the device synchronised at both ends.
+The two training loops run interleaved, step by step, in one process: after every step the Trainer takes,
+a callback runs one step of a bare loop (zero_grad, forward, MSE, backward, Adam step) on its own copy of
+the same ``CoordNetModule`` (same initial weights and output offset) with the same resident data and Adam
+settings. Alternating every few milliseconds puts both loops under the same machine load, which on a shared
+2-core VM drifts by ±25% over seconds — more than the difference being measured.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import statistics
 import time
@@ -29,71 +30,74 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-class _StepClock(Callback):
-    """Timestamps the end of step ``warmup`` and the end of training."""
+class InterleavedPlainLoop(Callback):
+    """Times the Trainer's steps and, between them, the steps of a bare PyTorch loop on a copy of the module.
 
-    def __init__(self, warmup: int) -> None:
-        self.warmup, self.start, self.end = warmup, None, None
+    A Lightning step is the wall time from the end of this callback's ``on_train_batch_end`` to its next
+    call: everything the Trainer does per step (fetching the batch, hooks, forward, backward, Adam, logging,
+    validation). A plain step is timed inside the hook. The device is synchronised at every timestamp, so on a
+    GPU both are latencies without overlap of Python and kernels. Steps up to ``warmup`` are not recorded.
+    ``lightning_seconds`` and ``plain_seconds`` hold one entry per recorded step.
+    """
+
+    def __init__(self, warmup: int = 10) -> None:
+        self.warmup = warmup
+        self.lightning_seconds: list[float] = []
+        self.plain_seconds: list[float] = []
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.model = copy.deepcopy(pl_module.model)
+        self.offset = pl_module.output_offset.clone()  # set from the data in on_fit_start
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=pl_module.hparams.lr)
+        self.x, self.y = trainer.datamodule.train_x, trainer.datamodule.train_y
+        self.device, self.resumed_at = self.x.device, None
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs, batch, batch_idx: int) -> None:
-        if trainer.global_step == self.warmup:
-            _sync(pl_module.device)
-            self.start = time.perf_counter()
+        _sync(self.device)
+        now = time.perf_counter()
+        record = trainer.global_step > self.warmup
+        if record:
+            self.lightning_seconds.append(now - self.resumed_at)
+        self.optimizer.zero_grad(set_to_none=True)
+        F.mse_loss(self.model(self.x) + self.offset, self.y).backward()
+        self.optimizer.step()
+        _sync(self.device)
+        self.resumed_at = time.perf_counter()
+        if record:
+            self.plain_seconds.append(self.resumed_at - now)
 
-    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        _sync(pl_module.device)
-        self.end = time.perf_counter()
 
-
-def _module(dm: ImageDataModule, width: int, seed: int) -> CoordNetModule:
-    torch.manual_seed(seed)
-    return CoordNetModule(dm.in_features, dm.out_features, width, 3, "sine", "siren", lr=1e-4,
-                          reconstruction_every_n_steps=None)
-
-
-def lightning_step_time(resolution: int, width: int, steps: int, warmup: int = 10, accelerator: str = "auto",
-                        save_dir: str = "runs/bench") -> tuple[float, str]:
-    """Seconds per step of ``CoordNetModule`` under ``make_trainer`` (its defaults: TensorBoard every 50 steps)."""
+def interleaved_step_times(resolution: int, width: int, steps: int, warmup: int = 10, accelerator: str = "auto",
+                           save_dir: str = "runs/bench") -> tuple[InterleavedPlainLoop, str]:
+    """``CoordNetModule`` (3 hidden sine layers of ``width``, SIREN init, Adam lr 1e-4) fitting camera at
+    ``resolution``² full batch for ``steps`` steps under ``make_trainer`` (its defaults: TensorBoard every 50
+    steps, validation every 100), with the plain loop interleaved; returns the timing callback and the device."""
     dm = ImageDataModule("camera", resolution)
-    clock = _StepClock(warmup)
-    trainer = make_trainer(save_dir, "bench_train", max_steps=steps, callbacks=[clock], enable_progress_bar=False,
+    timer = InterleavedPlainLoop(warmup)
+    trainer = make_trainer(save_dir, "bench_train", max_steps=steps, callbacks=[timer], enable_progress_bar=False,
                            enable_checkpointing=False, accelerator=accelerator)
-    trainer.fit(_module(dm, width, 0), dm)
-    return (clock.end - clock.start) / (steps - warmup), str(trainer.strategy.root_device)
-
-
-def plain_step_time(resolution: int, width: int, steps: int, warmup: int = 10, device: str = "cpu") -> float:
-    """Seconds per step of a bare PyTorch loop (forward, MSE, backward, Adam) on the same model and data."""
-    dm = ImageDataModule("camera", resolution)
-    dm.setup(device=device)
-    model = _module(dm, width, 0).to(device)  # the same forward, output offset included
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    x, y = dm.train_x, dm.train_y
-    for step in range(1, steps + 1):
-        opt.zero_grad(set_to_none=True)
-        loss = F.mse_loss(model(x), y)
-        loss.backward()
-        opt.step()
-        if step == warmup:
-            _sync(x.device)
-            start = time.perf_counter()
-    _sync(x.device)
-    return (time.perf_counter() - start) / (steps - warmup)
+    torch.manual_seed(0)
+    module = CoordNetModule(dm.in_features, dm.out_features, width, 3, "sine", "siren", lr=1e-4,
+                            reconstruction_every_n_steps=None)
+    trainer.fit(module, dm)
+    return timer, str(trainer.strategy.root_device)
 
 
 def compare_training_loops(resolution: int, width: int, steps: int, repeats: int = 5,
                            accelerator: str = "auto") -> dict[str, float | str]:
-    """Runs the two loops back to back ``repeats`` times.
+    """``repeats`` interleaved runs (``interleaved_step_times``).
 
-    Returns each loop's median ms/step and the median of the per-pair ratios Lightning/plain: a pair
-    runs seconds apart, so the ratio cancels most of a shared machine's drift in speed.
+    Per run, the ratio is total Lightning time over total plain time across the recorded steps, so the
+    periodic work (logging, validation) counts. Returns the median per-step ms of each loop over all runs,
+    and the median, smallest and largest of the per-run ratios.
     """
-    lightning, plain, device = [], [], "cpu"
+    lightning, plain, ratios, device = [], [], [], "cpu"
     for _ in range(repeats):
-        seconds, device = lightning_step_time(resolution, width, steps, accelerator=accelerator)
-        lightning.append(seconds)
-        plain.append(plain_step_time(resolution, width, steps, device=device))
-    ratios = sorted(a / b for a, b in zip(lightning, plain))
+        timer, device = interleaved_step_times(resolution, width, steps, accelerator=accelerator)
+        lightning += timer.lightning_seconds
+        plain += timer.plain_seconds
+        ratios.append(sum(timer.lightning_seconds) / sum(timer.plain_seconds))
+    ratios.sort()
     return {"resolution": resolution, "width": width, "device": device,
             "plain_ms": 1e3 * statistics.median(plain), "lightning_ms": 1e3 * statistics.median(lightning),
             "ratio": statistics.median(ratios), "ratio_min": ratios[0], "ratio_max": ratios[-1]}

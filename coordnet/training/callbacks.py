@@ -7,12 +7,29 @@ import time
 from pathlib import Path
 
 from pytorch_lightning import Callback, LightningModule, Trainer
+from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_only
 
 from coordnet.data.base import CoordDataModule
 from coordnet.tables import write_csv
 from coordnet.training.module import predict, psnr
+
+
+class ProgressBar(TQDMProgressBar):
+    """Lightning's tqdm bar, also showing the latest logged ``train/loss`` and ``train/psnr``.
+
+    ``CoordNetModule`` logs them with ``prog_bar=False``: Lightning turns progress-bar metrics into Python
+    numbers after every step, which on a GPU waits for the device each step. This bar reads them from
+    ``trainer.callback_metrics`` only when it redraws (every ``refresh_rate`` steps).
+    """
+
+    def get_metrics(self, trainer: Trainer, pl_module: LightningModule) -> dict[str, int | str | float | dict]:
+        metrics = super().get_metrics(trainer, pl_module)
+        for key in ("train/loss", "train/psnr"):
+            if key in trainer.callback_metrics:
+                metrics[key] = trainer.callback_metrics[key].item()
+        return metrics
 
 
 class ReconstructionLogger(Callback):

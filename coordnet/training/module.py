@@ -31,6 +31,9 @@ from coordnet.models.mlp import Init, Parametrization
 
 # The activation object is kept in the hyperparameters on purpose: load_from_checkpoint rebuilds from them.
 warnings.filterwarnings("ignore", "Attribute 'activation' is an instance of `nn.Module`")
+# ModelCheckpoint warns that under manual optimisation a checkpoint holds the parameters after the step: so it
+# does under automatic optimisation too, and global_step counts that step (resuming is bitwise exact, tested).
+warnings.filterwarnings("ignore", "Using ModelCheckpoint with manual optimization")
 
 
 def psnr(mse: Tensor, data_range: float = 1.0) -> Tensor:
@@ -61,6 +64,9 @@ class CoordNetModule(LightningModule):
         lr_scheduler: builds a scheduler from the optimiser; stepped every training step.
         reconstruction_every_n_steps: log the whole-grid reconstruction this often (None: never).
         center_targets: set the output offset c to the mean training target when fitting starts.
+        gradient_clip_val: clip the gradient's global L2 norm to this before each step (None: no clipping).
+            It replaces the Trainer's ``gradient_clip_val``, which Lightning refuses because this module
+            takes its optimiser steps itself.
     """
 
     def __init__(
@@ -83,12 +89,15 @@ class CoordNetModule(LightningModule):
         data_range: float = 1.0,
         reconstruction_every_n_steps: int | None = 250,
         center_targets: bool = True,
+        gradient_clip_val: float | None = None,
     ) -> None:
         super().__init__()
         if not math.isfinite(lr) or lr <= 0:
             raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
         if reconstruction_every_n_steps is not None and reconstruction_every_n_steps <= 0:
             raise ValueError(f"reconstruction_every_n_steps must be > 0 or null, got {reconstruction_every_n_steps!r}")
+        if gradient_clip_val is not None and not (math.isfinite(gradient_clip_val) and gradient_clip_val > 0):
+            raise ValueError(f"gradient_clip_val must be a finite number > 0 or null, got {gradient_clip_val!r}")
         # The optimiser and scheduler builders are often lambdas, which cannot be pickled; the run's
         # config.yaml records them instead.
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
@@ -99,6 +108,15 @@ class CoordNetModule(LightningModule):
         )
         self.data_range = data_range
         self.register_buffer("output_offset", torch.zeros(out_features))
+        self.automatic_optimization = False  # training_step takes the optimiser step itself
+
+    def __setattr__(self, name: str, value) -> None:
+        # Lightning sets _current_fx_name around each of the ~30 hook calls of a step; nn.Module's checks
+        # for parameters, buffers and submodules made that 2-3% of a 64² step on a CPU.
+        if name == "_current_fx_name":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x) + self.output_offset
@@ -113,13 +131,27 @@ class CoordNetModule(LightningModule):
         return {f"{stage}/loss": loss.detach(), f"{stage}/psnr": psnr(loss.detach(), self.data_range)}
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        """One optimiser step on the batch, written out (Lightning's manual optimisation): zero_grad, forward,
+        MSE, backward, gradient clipping if asked, step, then the scheduler, if any. Lightning's automatic
+        optimisation wraps the same work in a closure and more hook calls: ~5% of a 64² step on a CPU
+        (docs/benchmarks.md)."""
         x, y = batch
+        step = self.global_step  # optimiser steps taken before this one: the step train/* is logged at
+        optimizer = self.optimizers()
+        optimizer.zero_grad()
         loss = F.mse_loss(self(x), y)
+        self.manual_backward(loss)
+        if self.hparams.gradient_clip_val is not None:
+            self.clip_gradients(optimizer, gradient_clip_val=self.hparams.gradient_clip_val)
+        optimizer.step()
+        scheduler = self.lr_schedulers()
+        if scheduler is not None:
+            scheduler.step()
         # Only on the steps the Trainer writes logs: each `self.log` call costs ~1 ms of Lightning
         # bookkeeping, as much as a whole step of a small network on a CPU (docs/benchmarks.md).
-        if self._trainer is None or (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
-            self.log_dict(self._metrics(loss, "train"), prog_bar=True)
-        return loss
+        if (step + 1) % self.trainer.log_every_n_steps == 0:
+            self.log_dict(self._metrics(loss, "train"))  # the ProgressBar callback shows them
+        return loss.detach()
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         # Logged at step = optimiser steps taken, like the training metrics; Lightning's own
@@ -135,7 +167,7 @@ class CoordNetModule(LightningModule):
         opt = self.optimizer(params) if self.optimizer else torch.optim.Adam(params, self.hparams.lr)
         if self.lr_scheduler is None:
             return opt
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": self.lr_scheduler(opt), "interval": "step"}}
+        return {"optimizer": opt, "lr_scheduler": self.lr_scheduler(opt)}  # stepped in training_step
 
     def configure_callbacks(self) -> Sequence[Callback]:
         from coordnet.training.callbacks import ReconstructionLogger

@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from pytorch_lightning import Trainer
-from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
 
+from coordnet.training.callbacks import ProgressBar
 from coordnet.training.divergence import DivergenceGuard
 
 TRAINER_DEFAULTS: dict[str, Any] = {
@@ -38,7 +39,7 @@ def make_trainer(save_dir: str = "runs", name: str = "coordnet", **overrides: An
     if overrides.get("enable_checkpointing", True):
         callbacks.append(ModelCheckpoint(**CHECKPOINT_DEFAULTS))
     if overrides.get("enable_progress_bar", True):
-        callbacks.append(TQDMProgressBar(**PROGRESS_BAR_DEFAULTS))
+        callbacks.append(ProgressBar(**PROGRESS_BAR_DEFAULTS))
     callbacks += list(overrides.pop("callbacks", []))
     logger = TensorBoardLogger(save_dir, name=name, default_hp_metric=False)
     return Trainer(**(TRAINER_DEFAULTS | {"logger": logger, "callbacks": callbacks} | overrides))
