@@ -6,6 +6,7 @@ from functools import partial
 
 import pytest
 import torch
+from pytorch_lightning import Callback
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from coordnet.data import ImageDataModule, MemorizationDataModule, SignalDataModule
@@ -202,3 +203,28 @@ def test_progress_bar_shows_the_train_metrics_lightning_does_not_convert_every_s
     assert shown["train/psnr"] == trainer.callback_metrics["train/psnr"].item()
     assert shown["train/loss"] == trainer.callback_metrics["train/loss"].item()
     assert "train/psnr" not in trainer.progress_bar_metrics  # off Lightning's per-step conversion
+
+
+@pytest.mark.filterwarnings("ignore:The dirpath has changed")  # resumed into a new version_k, on purpose
+def test_a_checkpoint_from_automatic_optimisation_resumes_at_its_step(tmp_path):
+    """Checkpoints written while CoordNetModule used Lightning's automatic optimisation keep their step count
+    in that loop's progress; resuming one continues at its step, not at 0."""
+    dm = ImageDataModule("camera", 8)
+    trainer = make_trainer(str(tmp_path), max_steps=6, enable_progress_bar=False)
+    trainer.fit(CoordNetModule(2, 1, 8, 1, "relu", "he", reconstruction_every_n_steps=None), dm)
+    checkpoint = torch.load(f"{trainer.log_dir}/checkpoints/last.ckpt", weights_only=False)
+    loops = checkpoint["loops"]["fit_loop"]
+    manual = loops["epoch_loop.manual_optimization.optim_step_progress"]
+    loops["epoch_loop.automatic_optimization.optim_progress"]["optimizer"]["step"] = copy.deepcopy(manual)
+    for counts in manual.values():
+        counts.update(ready=0, completed=0)
+    torch.save(checkpoint, tmp_path / "old.ckpt")
+
+    started_at = []
+    class StartStep(Callback):
+        def on_train_start(self, trainer, pl_module):
+            started_at.append(trainer.global_step)
+    trainer = make_trainer(str(tmp_path), max_steps=10, enable_progress_bar=False, callbacks=[StartStep()])
+    trainer.fit(CoordNetModule(2, 1, 8, 1, "relu", "he", reconstruction_every_n_steps=None), dm,
+                ckpt_path=tmp_path / "old.ckpt")
+    assert started_at == [6] and trainer.global_step == 10

@@ -15,6 +15,7 @@ grid every ``reconstruction_every_n_steps`` steps.
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from typing import Callable, Sequence
@@ -110,7 +111,7 @@ class CoordNetModule(LightningModule):
         self.register_buffer("output_offset", torch.zeros(out_features))
         self.automatic_optimization = False  # training_step takes the optimiser step itself
 
-    def __setattr__(self, name: str, value) -> None:
+    def __setattr__(self, name: str, value: object) -> None:
         # Lightning sets _current_fx_name around each of the ~30 hook calls of a step; nn.Module's checks
         # for parameters, buffers and submodules made that 2-3% of a 64² step on a CPU.
         if name == "_current_fx_name":
@@ -126,6 +127,15 @@ class CoordNetModule(LightningModule):
         # global_step > 0: resumed, the offset came back with the checkpoint.
         if self.hparams.center_targets and self.global_step == 0 and isinstance(datamodule, CoordDataModule):
             self.output_offset.copy_(datamodule.train_y.mean(dim=0))
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # Checkpoints from before training_step took its own steps (Lightning's automatic optimisation) count
+        # them in the automatic loop's progress; without moving the count a resumed fit would restart at step 0.
+        loops = checkpoint.get("loops", {}).get("fit_loop", {})
+        automatic = loops.get("epoch_loop.automatic_optimization.optim_progress")
+        manual = loops.get("epoch_loop.manual_optimization.optim_step_progress")
+        if automatic and manual and manual["total"]["completed"] == 0:
+            loops["epoch_loop.manual_optimization.optim_step_progress"] = copy.deepcopy(automatic["optimizer"]["step"])
 
     def _metrics(self, loss: Tensor, stage: str) -> dict[str, Tensor]:
         return {f"{stage}/loss": loss.detach(), f"{stage}/psnr": psnr(loss.detach(), self.data_range)}
