@@ -64,6 +64,9 @@ class CoordNetCLI(LightningCLI):
         if config.trainer.gradient_clip_val is not None:
             raise ValueError("trainer.gradient_clip_val: CoordNetModule takes its optimiser steps itself; "
                              "set model.gradient_clip_val instead")
+        if config.get("checkpoint") and config.checkpoint.train_time_interval is not None:
+            raise ValueError("checkpoint.train_time_interval: Lightning's ModelCheckpoint ignores it for a module that "
+                             "takes its optimiser steps itself; set checkpoint.every_n_train_steps instead")
         logger = config.trainer.logger
         if not getattr(logger, "class_path", "").endswith("TensorBoardLogger"):
             return

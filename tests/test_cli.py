@@ -152,6 +152,7 @@ NTK = "[{class_path: NTKSpectrumCallback, init_args: {%s}}]"
     (["--trainer.max_steps", "x"], "trainer.max_steps: expected int, got x"),
     (["--trainer.gradient_clip_val", "1"], "trainer.gradient_clip_val: CoordNetModule takes its optimiser steps"),
     (["--trainer.accumulate_grad_batches", "2"], "Automatic gradient accumulation is not supported"),
+    (["--checkpoint.train_time_interval", "0:10:00"], "checkpoint.train_time_interval: Lightning's ModelCheckpoint"),
     (["--model.gradient_clip_val", "0"], "gradient_clip_val must be a finite number > 0 or null, got 0.0"),
     (["--trainer.callbacks", NTK % "every_n_steps: 0"], "NTKSpectrumCallback: every_n_steps must be a positive integer"),
     (["--trainer.callbacks", NTK % "num_points: 0"], "NTKSpectrumCallback: num_points must be a positive integer"),

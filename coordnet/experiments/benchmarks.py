@@ -35,8 +35,9 @@ class InterleavedPlainLoop(Callback):
 
     A Lightning step is the wall time from the end of this callback's ``on_train_batch_end`` to its next
     call: everything the Trainer does per step (fetching the batch, hooks, forward, backward, Adam, logging,
-    validation). A plain step is timed inside the hook. The device is synchronised at every timestamp, so on a
-    GPU both are latencies without overlap of Python and kernels. Steps up to ``warmup`` are not recorded.
+    validation if there is any). A plain step is timed inside the hook. The device is synchronised at every
+    timestamp, so on a GPU both are latencies without overlap of Python and kernels. Steps up to ``warmup``
+    are not recorded.
     ``lightning_seconds`` and ``plain_seconds`` hold one entry per recorded step.
     """
 
@@ -71,7 +72,8 @@ def interleaved_step_times(resolution: int, width: int, steps: int, warmup: int 
                            save_dir: str = "runs/bench") -> tuple[InterleavedPlainLoop, str]:
     """``CoordNetModule`` (3 hidden sine layers of ``width``, SIREN init, Adam lr 1e-4) fitting camera at
     ``resolution``² full batch for ``steps`` steps under ``make_trainer`` (its defaults: TensorBoard every 50
-    steps, validation every 100), with the plain loop interleaved; returns the timing callback and the device."""
+    steps; camera's memorize protocol has no test split to validate on), with the plain loop interleaved.
+    Returns the timing callback and the device."""
     dm = ImageDataModule("camera", resolution)
     timer = InterleavedPlainLoop(warmup)
     trainer = make_trainer(save_dir, "bench_train", max_steps=steps, callbacks=[timer], enable_progress_bar=False,

@@ -142,18 +142,15 @@ class CoordNetModule(LightningModule):
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         """One optimiser step on the batch, written out (Lightning's manual optimisation): zero_grad, forward,
-        MSE, backward, gradient clipping if asked, step, then the scheduler, if any. Lightning's automatic
-        optimisation wraps the same work in a closure and more hook calls: ~5% of a 64² step on a CPU
-        (docs/benchmarks.md)."""
+        MSE, backward, step, then the scheduler, if any. Lightning's automatic optimisation wraps the same
+        work in a closure and more hook calls: ~5% of a 64² step on a CPU (docs/benchmarks.md)."""
         x, y = batch
         step = self.global_step  # optimiser steps taken before this one: the step train/* is logged at
         optimizer = self.optimizers()
         optimizer.zero_grad()
         loss = F.mse_loss(self(x), y)
         self.manual_backward(loss)
-        if self.hparams.gradient_clip_val is not None:
-            self.clip_gradients(optimizer, gradient_clip_val=self.hparams.gradient_clip_val)
-        optimizer.step()
+        optimizer.step()  # clips first if asked (on_before_optimizer_step)
         scheduler = self.lr_schedulers()
         if scheduler is not None:
             scheduler.step()
@@ -172,12 +169,18 @@ class CoordNetModule(LightningModule):
         for logger in self.loggers:
             logger.log_metrics({k: v.item() for k, v in metrics.items()}, step=self.global_step)
 
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        # Called inside optimizer.step() after mixed precision has unscaled the gradients, so the norm is the true one
+        if self.hparams.gradient_clip_val is not None:
+            self.clip_gradients(optimizer, gradient_clip_val=self.hparams.gradient_clip_val)
+
     def configure_optimizers(self):
         params = self.parameters()
         opt = self.optimizer(params) if self.optimizer else torch.optim.Adam(params, self.hparams.lr)
         if self.lr_scheduler is None:
             return opt
-        return {"optimizer": opt, "lr_scheduler": self.lr_scheduler(opt)}  # stepped in training_step
+        # stepped in training_step; "interval" tells LearningRateMonitor to log it every step
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": self.lr_scheduler(opt), "interval": "step"}}
 
     def configure_callbacks(self) -> Sequence[Callback]:
         from coordnet.training.callbacks import ReconstructionLogger
