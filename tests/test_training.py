@@ -7,6 +7,8 @@ from functools import partial
 import pytest
 import torch
 from pytorch_lightning import Callback
+from pytorch_lightning.callbacks import LearningRateMonitor
+from pytorch_lightning.plugins import MixedPrecision
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from coordnet.data import ImageDataModule, MemorizationDataModule, SignalDataModule
@@ -84,14 +86,19 @@ def test_checkpoint_rebuilds_the_model_with_its_encoding(tmp_path):
     assert loaded.output_offset.abs().sum() > 0  # the target-mean offset came back too
 
 
-def test_optimizer_and_scheduler_are_injectable(tmp_path):
+def test_optimizer_and_scheduler_are_injectable_and_the_scheduler_steps_every_step(tmp_path):
     dm = ImageDataModule("camera", 8)
-    module, trainer = fit(tmp_path, dm, steps=4, hidden=8, depth=1, activation="relu", init="he",
-                          optimizer=lambda p: torch.optim.SGD(p, lr=0.5),
-                          lr_scheduler=lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=1, gamma=0.5),
-                          reconstruction_every_n_steps=None)
+    module = CoordNetModule(2, 1, 8, 1, "relu", "he", optimizer=lambda p: torch.optim.SGD(p, lr=0.5),
+                            lr_scheduler=lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=1, gamma=0.5),
+                            reconstruction_every_n_steps=None)
+    trainer = make_trainer(str(tmp_path), max_steps=4, log_every_n_steps=1, enable_progress_bar=False,
+                           enable_checkpointing=False, callbacks=[LearningRateMonitor()])
+    trainer.fit(module, dm)
     (opt,) = trainer.optimizers
     assert isinstance(opt, torch.optim.SGD) and opt.param_groups[0]["lr"] == pytest.approx(0.5 * 0.5**4)
+    # LearningRateMonitor logs a step-interval scheduler at every step: the lr each step was taken with
+    logged = [e.value for e in read_events(trainer.log_dir).Scalars("lr-SGD")]
+    assert logged == pytest.approx([0.5, 0.25, 0.125, 0.0625])
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -180,14 +187,19 @@ def test_a_fit_takes_exactly_the_steps_of_a_plain_loop(tmp_path):
         assert torch.equal(trained, plain)
 
 
-def test_gradient_clipping_bounds_the_step(tmp_path):
-    """SGD with lr 1 moves the parameters by the clipped gradient: its global norm is gradient_clip_val."""
+@pytest.mark.parametrize("loss_scaling", [False, True], ids=["float32", "16-mixed with a grad scaler"])
+def test_gradient_clipping_bounds_the_step(tmp_path, loss_scaling):
+    """SGD with lr 1 moves the parameters by the clipped gradient: its global norm is gradient_clip_val. With a
+    gradient scaler (scale 1024) the clipping must see the unscaled gradients, or the step is 1024× too small."""
     dm = ImageDataModule("camera", 8)
     torch.manual_seed(0)
     module = CoordNetModule(2, 1, 8, 1, "relu", "he", optimizer=lambda p: torch.optim.SGD(p, lr=1.0),
                             gradient_clip_val=1e-3, reconstruction_every_n_steps=None)
     before = torch.cat([p.detach().flatten().clone() for p in module.parameters()])
-    trainer = make_trainer(str(tmp_path), max_steps=1, enable_progress_bar=False, enable_checkpointing=False)
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    plugins = [MixedPrecision("16-mixed", "cpu", scaler)] if loss_scaling else []
+    trainer = make_trainer(str(tmp_path), max_steps=1, enable_progress_bar=False, enable_checkpointing=False,
+                           accelerator="cpu", plugins=plugins)
     trainer.fit(module, dm)
     after = torch.cat([p.detach().flatten() for p in module.parameters()])
     assert (after - before).norm().item() == pytest.approx(1e-3, rel=1e-4)
