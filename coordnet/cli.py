@@ -1,19 +1,29 @@
 """The ``coordnet`` command.
 
-    coordnet fit --config configs/camera_sine.yaml        # LightningCLI: fit/validate/test/predict
+    coordnet fit --config configs/camera_sine.yaml        # LightningCLI: fit/validate/test
     coordnet fit --config configs/camera_sine.yaml --print_config
+    coordnet test --config runs/camera_sine/version_0/config.yaml --ckpt_path runs/…/checkpoints/last.ckpt
     coordnet demo                                          # camera 128×128, SIREN vs ReLU, PSNR table
 
     coordnet fit --config configs/camera_sine.yaml --ckpt_path runs/camera_sine/version_0/checkpoints/last.ckpt
 
-Each run logs to a new ``runs/<config>/version_k``. A run resumed from a checkpoint of
-``runs/<name>/version_k/checkpoints/`` continues in that directory: TensorBoard hides the events the
-interrupted run wrote past the checkpoint's step, and the resumed invocation's config is saved beside the
-original ``config.yaml`` as ``config_resume_<j>.yaml``.
+Each run logs to a new ``runs/<config>/version_k``, claimed atomically (with ``--trainer.logger false`` the
+directory still holds the config and checkpoints). A fit resumed from the latest checkpoint of
+``runs/<name>/version_k/checkpoints/`` continues in that directory: TensorBoard hides the events the interrupted
+run wrote past the checkpoint's step, and the resumed invocation's config is saved beside the original
+``config.yaml`` as ``config_resume_<j>.yaml``. Resuming from an older checkpoint of a run branches it into a new
+version. A resumed fit must ask for the checkpoint's model and data settings: a different one is refused,
+naming each. ``test`` scores the test split (every point under ``memorize``) and writes nothing.
 
-Exit codes: 2 for errors a user can cause (a bad path, an unknown activation, a bad value), 1 when training
-diverges (``TrainingDiverged``: a NaN or infinite loss; the message names the step and the last good
-checkpoint). Either ends with one line on stderr; set ``COORDNET_DEBUG=1`` for the traceback.
+What a config may do: name classes (``class_path``) and functions only from coordnet, ``torch.optim``,
+``torch.nn`` and Lightning (not its ``LambdaCallback``); anything else, including a module beside the config, is
+refused before it is imported. ``--allow_import PKG`` (repeatable, before or after the subcommand) lets a trusted
+config use classes of the package PKG.
+
+Exit codes: 2 for errors a user can cause (a bad path, an unknown activation, a bad value, a full disk), 1 when
+training diverges (``TrainingDiverged``: a NaN or infinite loss; the message names the step and the last good
+checkpoint), 130 / 143 after SIGINT / SIGTERM (a checkpoint is written at the step reached and the line names the
+command that resumes it). Each ends with one line on stderr; set ``COORDNET_DEBUG=1`` for the traceback.
 """
 
 from __future__ import annotations
@@ -21,24 +31,40 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shlex
 import sys
+import warnings
 from pathlib import Path
+from typing import Sequence
 
 # Lightning 2.6 still calls jsonargparse APIs deprecated in 4.49; the warnings are not the user's to act on.
 os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
 
-import torch
+import yaml
+from jsonargparse import set_parsing_settings
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from coordnet.data import CoordDataModule
+from coordnet.data.base import check_seed
+from coordnet.notes import InputNote
 from coordnet.training import (CHECKPOINT_DEFAULTS, PROGRESS_BAR_DEFAULTS, TRAINER_DEFAULTS, CoordNetModule,
-                               DivergenceGuard, ProgressBar, TrainingDiverged)
+                               DivergenceGuard, InterruptCheckpoint, ProgressBar, TrainingDiverged,
+                               TrainingInterrupted)
+from coordnet.training.checkpoint_io import with_safe_checkpoint_io
+from coordnet.training.runs import (claim_version, newer_checkpoint, read_checkpoint, run_of_checkpoint,
+                                    setting_differences)
 
 
 DEFAULT_RUN_NAME = "coordnet"
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
+RUN_LOGGER = "coordnet.training.runs.RunLogger"
+TENSORBOARD_LOGGERS = ("pytorch_lightning.loggers.TensorBoardLogger", "lightning.pytorch.loggers.TensorBoardLogger",
+                       "pytorch_lightning.loggers.tensorboard.TensorBoardLogger")
+# What a config's class_path and callables may name (jsonargparse's import-path policy); everything else is denied.
+ALLOWED_IMPORTS = ("coordnet", "torch.optim", "torch.nn", "pytorch_lightning", "lightning.pytorch")
+DENIED_IMPORTS = ("pytorch_lightning.callbacks.lambda_function", "lightning.pytorch.callbacks.lambda_function")
 
 
 class CoordNetCLI(LightningCLI):
@@ -57,62 +83,174 @@ class CoordNetCLI(LightningCLI):
         parser.add_lightning_class_args(ProgressBar, "progress_bar")
         parser.set_defaults({f"progress_bar.{k}": v for k, v in PROGRESS_BAR_DEFAULTS.items()})
 
+    @property
+    def _subcommand_config(self):
+        return self.config[self.subcommand] if self.subcommand else self.config
+
     def before_instantiate_classes(self) -> None:
-        """Name the run after its last config file (runs/<config>/version_k) unless a name was given; a fit
-        resumed from a checkpoint in a run directory continues in that directory."""
-        config = self.config[self.subcommand] if self.subcommand else self.config
-        if config.trainer.gradient_clip_val is not None:
-            raise ValueError("trainer.gradient_clip_val: CoordNetModule takes its optimiser steps itself; "
-                             "set model.gradient_clip_val instead")
-        if config.get("checkpoint") and config.checkpoint.train_time_interval is not None:
-            raise ValueError("checkpoint.train_time_interval: Lightning's ModelCheckpoint ignores it for a module that "
-                             "takes its optimiser steps itself; set checkpoint.every_n_train_steps instead")
-        logger = config.trainer.logger
-        if not getattr(logger, "class_path", "").endswith("TensorBoardLogger"):
+        """Check the trainer's values, then choose the run directory: runs/<config>/version_k unless a name was
+        given; a fit resumed from the latest checkpoint of a run continues in that run's directory."""
+        config = self._subcommand_config
+        check_trainer_values(config)
+        if self.subcommand not in (None, "fit"):  # validate/test/predict train nothing: no run directory
+            config.trainer.logger = False
+            self.save_config_callback = None
             return
+        logger = config.trainer.logger
         files = config.get("config") or []
-        if files and logger.init_args.name == DEFAULT_RUN_NAME:
-            logger.init_args.name = Path(str(files[-1])).stem
-        if self.subcommand == "fit" and config.ckpt_path and logger.init_args.version is None:
-            self._resume_in_run_dir(Path(config.ckpt_path), logger.init_args)
+        self.run_name = Path(str(files[-1])).stem if files else DEFAULT_RUN_NAME
+        ckpt_path = Path(config.ckpt_path) if config.get("ckpt_path") else None
+        if getattr(logger, "class_path", "") in TENSORBOARD_LOGGERS:  # the same logger, its version claimed atomically
+            logger.class_path = RUN_LOGGER
+        if not getattr(logger, "class_path", "").endswith(".RunLogger"):
+            return
+        if logger.init_args.name == DEFAULT_RUN_NAME:
+            logger.init_args.name = self.run_name
+        if ckpt_path is not None and run_of_checkpoint(ckpt_path) is not None:
+            self._resume_in_run_dir(ckpt_path, logger.init_args)
+        elif logger.init_args.version is not None:
+            run_dir = Path(logger.init_args.save_dir) / logger.init_args.name / _version_dir(logger.init_args.version)
+            if run_dir.is_dir() and any(run_dir.iterdir()):
+                raise ValueError(f"trainer.logger.init_args.version {logger.init_args.version}: {run_dir} already "
+                                 "holds a run; leave version unset for a new one, or resume it with --ckpt_path")
+
+    def _set_seed(self) -> None:
+        # Lightning would replace an out-of-range seed by a random one, with a warning
+        seed = self._subcommand_config.get("seed_everything")
+        if seed is not None and not isinstance(seed, bool):
+            check_seed("seed_everything", seed)
+        super()._set_seed()
+
+    def _parse_ckpt_path(self) -> None:
+        """Refuse a checkpoint coordnet cannot resume, or one trained with other model or data settings than the
+        config asks for. (Lightning's own step would load the checkpoint's model settings over the config's
+        without a word, and fail with a traceback on a file that is not a checkpoint.)"""
+        subcommand = self.config.get("subcommand")
+        config = self.config[subcommand] if subcommand else None
+        if config is not None and config.get("ckpt_path"):
+            self._check_resume(Path(config.ckpt_path), config)
+
+    def _check_resume(self, ckpt_path: Path, config) -> None:
+        checkpoint = read_checkpoint(ckpt_path)
+        self._resume_step = int(checkpoint["global_step"])
+        differences = setting_differences(checkpoint["hyper_parameters"], config.model.as_dict(), "model")
+        saved_data = checkpoint.get("datamodule_hyper_parameters")
+        if saved_data is not None and config.data is not None:
+            asked = config.data.as_dict()
+            differences += setting_differences(saved_data, asked.get("init_args", asked), "data")
+            saved_class, asked_class = saved_data.get("_class_path", ""), asked.get("class_path", "")
+            if saved_class and asked_class and saved_class.rsplit(".", 1)[-1] != asked_class.rsplit(".", 1)[-1]:
+                differences.insert(0, ("data", saved_class.rsplit(".", 1)[-1], asked_class.rsplit(".", 1)[-1]))
+        if differences:
+            listed = "; ".join(f"{key}: the checkpoint has {saved}, the config asks for {asked}"
+                               for key, saved, asked in differences)
+            raise ValueError(f"ckpt_path '{ckpt_path}': {listed}. A resumed fit continues the checkpoint's run with "
+                             "its settings: drop these overrides, or start a new run without --ckpt_path")
 
     def _resume_in_run_dir(self, ckpt_path: Path, logger_args) -> None:
-        """Log to ``<save_dir>/<name>/version_k`` when ``ckpt_path`` is in its ``checkpoints/``, with
+        """Log to ``<save_dir>/<name>/version_k`` when ``ckpt_path`` is the latest checkpoint of that run, with
         TensorBoard's ``purge_step`` one past the checkpoint's step s: the events the interrupted run wrote
         after s are hidden, so each step appears once. Not at s: the NTK and reconstruction logged at s before
         the checkpoint and the validation after it are not repeated on resume. Only the batch seen at s is, so
-        its train/* appear twice if they are logged at s. The config is saved under a new name."""
-        version = re.fullmatch(r"version_(\d+)", ckpt_path.parent.parent.name)
-        if ckpt_path.parent.name != "checkpoints" or version is None or len(ckpt_path.parents) < 4:
-            return
-        if not ckpt_path.is_file():
-            raise FileNotFoundError(f"ckpt_path '{ckpt_path}': no such checkpoint file")
-        run_dir = ckpt_path.parents[1]
+        its train/* appear twice if they are logged at s. The config is saved under a new name. From an older
+        checkpoint, the branch logs to a new version of the same run name."""
+        run_dir = run_of_checkpoint(ckpt_path)
         # ModelCheckpoint restores its state (the last.ckpt it writes to) only if its directory is spelled the same
         if Path(logger_args.save_dir).resolve() != run_dir.parents[1].resolve():
             logger_args.save_dir = str(run_dir.parents[1])
-        logger_args.name, logger_args.version = run_dir.parent.name, int(version.group(1))
-        # the whole checkpoint is loaded just below by Lightning anyway; mmap reads only what is needed here
-        step = torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True)["global_step"]
-        logger_args.purge_step = step + 1
+        logger_args.name = run_dir.parent.name
+        newer = newer_checkpoint(ckpt_path, self._resume_step)
+        if newer is not None:
+            logger_args.version = logger_args.purge_step = None
+            print(f"coordnet: {ckpt_path} (step {self._resume_step}) is not the latest checkpoint of {run_dir} "
+                  f"({newer[0].name} is at step {newer[1]}): the branch logs to a new version", file=sys.stderr)
+            return
+        logger_args.version = int(run_dir.name.removeprefix("version_"))
+        logger_args.purge_step = self._resume_step + 1
         resumes = 1
         while (run_dir / f"config_resume_{resumes}.yaml").exists():
             resumes += 1
         self.save_config_kwargs = self.save_config_kwargs | {"config_filename": f"config_resume_{resumes}.yaml"}
 
+    def instantiate_trainer(self, **kwargs):
+        """The Trainer, with coordnet's checkpoint writer, without the progress bar or checkpoint callbacks the
+        trainer flags turn off (and no checkpoints outside ``fit``); with the logger off, a fit still gets its
+        own run directory for its config and checkpoints."""
+        config = self._get(self.config_init, "trainer", default={})
+        extra = [self._get(self.config_init, key) for key in self._parser(self.subcommand).callback_keys]
+        if config.get("enable_progress_bar") is False:
+            extra = [c for c in extra if not isinstance(c, ProgressBar)]
+        if config.get("enable_checkpointing") is False or self.subcommand not in (None, "fit"):
+            extra = [c for c in extra if not isinstance(c, ModelCheckpoint)]
+        kwargs["plugins"] = with_safe_checkpoint_io(config.get("plugins"))
+        if not config.get("logger") and self.subcommand in (None, "fit") and config.get("default_root_dir") is None:
+            root = Path("runs") / self.run_name
+            kwargs["default_root_dir"] = str(root / _version_dir(claim_version(root)))
+        return self._instantiate_trainer({**config, **kwargs}, extra)
 
-def run_cli(args: list[str] | None = None, run: bool = True) -> CoordNetCLI:
+    def _run_subcommand(self, subcommand: str) -> None:
+        try:
+            super()._run_subcommand(subcommand)
+        except TrainingInterrupted as err:  # name the command that resumes the run, with the config it saved
+            config = Path(self.trainer.log_dir) / self.save_config_kwargs.get("config_filename", "config.yaml")
+            imports = "".join(f" --allow_import {shlex.quote(p)}" for p in _extra_imports)
+            err.resume_command = (f"coordnet fit --config {shlex.quote(str(config))} --ckpt_path "
+                                  f"{shlex.quote(str(err.checkpoint))}{imports}")
+            raise
+
+
+def _version_dir(version: int | str) -> str:
+    return version if isinstance(version, str) else f"version_{version}"
+
+
+def check_trainer_values(config) -> None:
+    """Refuse trainer settings that Lightning would take and then fail on mid-run (a division by zero) or turn
+    into something else without a word (an out-of-range seed becomes a random one)."""
+    trainer = config.trainer
+    if trainer.gradient_clip_val is not None:
+        raise ValueError("trainer.gradient_clip_val: CoordNetModule takes its optimiser steps itself; "
+                         "set model.gradient_clip_val instead")
+    if config.get("checkpoint") and config.checkpoint.train_time_interval is not None:
+        raise ValueError("checkpoint.train_time_interval: Lightning's ModelCheckpoint ignores it for a module that "
+                         "takes its optimiser steps itself; set checkpoint.every_n_train_steps instead")
+    if trainer.log_every_n_steps is not None and trainer.log_every_n_steps < 1:
+        raise ValueError(f"trainer.log_every_n_steps must be ≥ 1, got {trainer.log_every_n_steps}")
+    interval = trainer.val_check_interval
+    if interval is not None and not (interval >= 1 if isinstance(interval, int) else 0 < interval <= 1):
+        raise ValueError(f"trainer.val_check_interval must be a step count ≥ 1 or a fraction in (0, 1], "
+                         f"got {interval}")
+
+
+def set_import_policy(allow_imports: Sequence[str] = ()) -> None:
+    """Let config values name only ``ALLOWED_IMPORTS`` and ``allow_imports`` (jsonargparse's import-path policy,
+    process-wide; an earlier call's extra packages are denied again)."""
+    global _extra_imports
+    for name in allow_imports:
+        if not name or not all(part.isidentifier() for part in name.split(".")):
+            raise ValueError(f"--allow_import {name!r}: expected a package or module name such as mypackage")
+    denied = [*DENIED_IMPORTS, *(set(_extra_imports) - set(allow_imports))]
+    set_parsing_settings(import_path_denylist=["*", *denied], import_path_allowlist=[*ALLOWED_IMPORTS, *allow_imports])
+    _extra_imports = tuple(allow_imports)
+
+
+_extra_imports: tuple[str, ...] = ()
+
+
+def run_cli(args: list[str] | None = None, run: bool = True, allow_imports: Sequence[str] = ()) -> CoordNetCLI:
     """LightningCLI over ``CoordNetModule`` and any ``CoordDataModule``; ``args`` None reads sys.argv.
 
     ``run=False``: parse and instantiate only (no subcommand in ``args``); the caller runs ``cli.trainer``.
+    ``allow_imports``: packages beyond coordnet, torch.optim, torch.nn and Lightning that config values may name.
     """
     defaults = TRAINER_DEFAULTS | {
         "logger": {
-            "class_path": "pytorch_lightning.loggers.TensorBoardLogger",
+            "class_path": RUN_LOGGER,
             "init_args": {"save_dir": "runs", "name": DEFAULT_RUN_NAME, "default_hp_metric": False},
         },
-        "callbacks": [DivergenceGuard()],  # added to the config's callbacks, not replaced by them
+        # added to the config's callbacks, not replaced by them
+        "callbacks": [DivergenceGuard(), InterruptCheckpoint()],
     }
+    set_import_policy(allow_imports)
     return CoordNetCLI(
         CoordNetModule,
         CoordDataModule,
@@ -140,6 +278,12 @@ def one_line(err: argparse.ArgumentError) -> str:
     config file or as an option, becomes ``model.hiden: unknown key; expected one that --help lists``.
     """
     text = str(err)
+    denied = re.search(r"Importing '([\w.]+)' is not allowed, denied by the '([\w.*]+)' entry", text)
+    if denied:
+        path = ".".join(re.findall(r'Parser key "([^"]+)"', text)) or "config"
+        package = denied.group(1).split(".")[0] if denied.group(2) == "*" else denied.group(2)
+        return (f"{path}: a config may not import {denied.group(1)!r} (only coordnet, torch.optim, torch.nn and "
+                f"Lightning, without LambdaCallback); to trust package {package!r}, add --allow_import {package}")
     unknown = re.search(r"does not accept option '([^']+)'|unrecognized arguments: --(\S+)", text)
     if unknown:
         return f"{unknown.group(1) or unknown.group(2)}: unknown key; expected one that --help lists"
@@ -155,32 +299,126 @@ def one_line(err: argparse.ArgumentError) -> str:
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"the key {key!r} is given twice",
+                                                        key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def check_config_file(path: str) -> None:
+    """Refuse, naming the file, a config that is missing, not a regular file, empty, binary, malformed YAML,
+    has a duplicate key, or is not a mapping of keys at its top level."""
+    name = f"config '{path}'"
+    file = Path(path).expanduser()
+    if file.is_dir():
+        raise ValueError(f"{name}: is a directory, expected a YAML file")
+    if not file.exists():
+        raise FileNotFoundError(f"{name}: no such file")
+    if not file.is_file():
+        raise ValueError(f"{name}: is not a regular file, expected a YAML file")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{name}: is not a text file (not UTF-8), expected YAML") from None
+    if "\0" in text:
+        raise ValueError(f"{name}: is not a text file (it holds NUL bytes), expected YAML")
+    try:
+        content = yaml.load(text, Loader=_StrictLoader)
+    except yaml.YAMLError as err:
+        where = f" (line {err.problem_mark.line + 1})" if getattr(err, "problem_mark", None) else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ValueError(f"{name}: not valid YAML{where}: {problem}") from None
+    if content is None:
+        raise ValueError(f"{name}: is empty; expected keys such as model:, data: and trainer:")
+    if not isinstance(content, dict):
+        kind = {list: "list", str: "string", bool: "boolean"}.get(type(content), "number")
+        raise ValueError(f"{name}: its top level is a {kind}; expected a mapping of keys such as model:, data: and "
+                         "trainer:")
+
+
+def split_allow_imports(args: list[str]) -> tuple[list[str], list[str]]:
+    """(the arguments without ``--allow_import PKG`` / ``--allow_import=PKG``, the packages named)."""
+    rest, packages = [], []
+    items = iter(args)
+    for arg in items:
+        if arg == "--allow_import":
+            package = next(items, None)
+            if package is None:
+                raise ValueError("--allow_import: expected a package name after it")
+            packages.append(package)
+        elif arg.startswith("--allow_import="):
+            packages.append(arg.split("=", 1)[1])
+        else:
+            rest.append(arg)
+    return rest, packages
+
+
+def config_files(args: list[str]) -> list[str]:
+    """The files given with ``--config FILE`` or ``--config=FILE``."""
+    files = [b for a, b in zip(args, args[1:]) if a == "--config"]
+    return files + [a.split("=", 1)[1] for a in args if a.startswith("--config=")]
+
+
+def _show_note(message, category, filename, lineno, file=None, line=None, _default=warnings.showwarning) -> None:
+    if issubclass(category, InputNote):
+        print(f"coordnet: note: {message}", file=sys.stderr)
+    else:
+        _default(message, category, filename, lineno, file, line)
+
+
+def _fail(message: str, code: int) -> None:
+    if os.environ.get("COORDNET_DEBUG"):
+        raise
+    print(f"coordnet: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
+    warnings.showwarning = _show_note
     try:
+        args, allow_imports = split_allow_imports(args)
         if args and args[0] == "demo":
             from coordnet.experiments.demo import main as demo_main
 
             demo_main(args[1:])
         else:
-            run_cli(argv)
+            for path in config_files(args):
+                check_config_file(path)
+            if argv is None:  # LightningCLI reads sys.argv itself (given both, it warns)
+                sys.argv[1:] = args
+            run_cli(None if argv is None else args, allow_imports=allow_imports)
     except argparse.ArgumentError as err:  # a key, type or value the config parser refused
-        if os.environ.get("COORDNET_DEBUG"):
-            raise
-        print(f"coordnet: error: {one_line(err)}", file=sys.stderr)
-        sys.exit(2)
+        _fail(one_line(err), 2)
     except TrainingDiverged as err:  # not a usage error: the run failed, its last good checkpoint is kept
+        _fail(str(err), 1)
+    except TrainingInterrupted as err:  # the work up to the step reached is in the checkpoint
         if os.environ.get("COORDNET_DEBUG"):
             raise
-        print(f"coordnet: error: {err}", file=sys.stderr)
-        sys.exit(1)
-    except (ValueError, FileNotFoundError, TypeError, MisconfigurationException) as err:
-        if os.environ.get("COORDNET_DEBUG"):
-            raise
-        while err.__cause__ is not None:  # jsonargparse wraps the error a data module raised
-            err = err.__cause__
-        print(f"coordnet: error: {err}", file=sys.stderr)
-        sys.exit(2)
+        resume = getattr(err, "resume_command", None)
+        print(f"coordnet: {err}" + (f"; resume with: {resume}" if resume else ""), file=sys.stderr)
+        sys.exit(err.exit_code)
+    except OSError as err:  # a read-only or full disk, a permission; FileNotFoundError included
+        if isinstance(err, FileNotFoundError) and err.filename is None:
+            _fail(str(_root_cause(err)), 2)
+        where = f"{err.filename}: " if err.filename else ""
+        _fail(f"{where}{err.strerror or err}", 2)
+    except (ValueError, TypeError, MisconfigurationException) as err:
+        _fail(str(_root_cause(err)), 2)
+
+
+def _root_cause(err: BaseException) -> BaseException:
+    while err.__cause__ is not None:  # jsonargparse wraps the error a data module raised
+        err = err.__cause__
+    return err
 
 
 if __name__ == "__main__":

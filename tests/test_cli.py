@@ -3,7 +3,6 @@
 import glob
 import subprocess
 import sys
-import textwrap
 import wave
 from pathlib import Path
 
@@ -20,41 +19,6 @@ from conftest import write_wav
 from coordnet.cli import main
 
 CONFIGS = sorted(Path(__file__).parents[1].joinpath("configs").glob("*.yaml"))
-
-TINY = textwrap.dedent("""\
-    seed_everything: 7
-    model:
-      hidden: 32
-      depth: 2
-      activation: {class_path: Sine, init_args: {omega0: 30.0}}
-      init: siren
-      lr: 1.0e-3
-    data:
-      class_path: ImageDataModule
-      init_args: {image: IMAGE, resolution: 32}
-    trainer:
-      max_steps: 50
-      log_every_n_steps: 10
-    """)
-
-
-@pytest.fixture(autouse=True)
-def plain_argv(monkeypatch):
-    """main(args) runs LightningCLI in-process, which must not see pytest's own arguments."""
-    monkeypatch.setattr(sys, "argv", ["coordnet"])
-
-
-@pytest.fixture
-def tiny_config(tmp_path, monkeypatch):
-    """A 32×32 RGB PNG and a config fitting it with SIREN 2×32 for 50 steps, in a fresh working directory."""
-    monkeypatch.chdir(tmp_path)
-    image = tmp_path / "photo.png"
-    r, c = np.meshgrid(np.linspace(0, 1, 32), np.linspace(0, 1, 32), indexing="ij")
-    pattern = np.stack([r, c, 0.5 + 0.5 * np.sin(6 * r + 4 * c)], axis=-1)
-    iio.imwrite(image, np.round(255 * pattern).astype(np.uint8))
-    path = tmp_path / "tiny.yaml"
-    path.write_text(TINY.replace("IMAGE", str(image)))
-    return path
 
 
 def test_fit_from_yaml_logs_train_psnr_and_saves_the_resolved_config(tiny_config, tmp_path):

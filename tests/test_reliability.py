@@ -54,12 +54,6 @@ DIVERGE = textwrap.dedent("""\
     """)
 
 
-@pytest.fixture(autouse=True)
-def plain_argv(monkeypatch):
-    """main(args) runs LightningCLI in-process, which must not see pytest's own arguments."""
-    monkeypatch.setattr(sys, "argv", ["coordnet"])
-
-
 @pytest.fixture(scope="module")
 def config(tmp_path_factory) -> Path:
     """``run.yaml`` (CONFIG) fitting a 32×32 RGB PNG, both in a directory of their own."""

@@ -29,6 +29,16 @@ warnings.filterwarnings("ignore", ".*does not have many workers.*")
 warnings.filterwarnings("ignore", ".*Total length of `list` across ranks is zero.*")
 
 
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(name: str, seed: int) -> int:
+    """Raise a ValueError naming ``name`` unless ``seed`` is an integer in [0, 2³² − 1] (NumPy's range)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"{name} must be an integer in [0, {MAX_SEED}], got {seed!r}")
+    return seed
+
+
 def stratified_grid_indices(shape: tuple[int, ...], num_points: int, generator: torch.Generator) -> Tensor:
     """``num_points`` distinct row-major indices into a grid of ``shape``, spread evenly over it.
 
@@ -103,6 +113,9 @@ class CoordDataModule(LightningDataModule):
             raise ValueError(f"protocol must be 'memorize' or 'fourier', got {protocol!r}")
         if batch_size is not None and (isinstance(batch_size, bool) or batch_size <= 0):
             raise ValueError(f"batch_size must be a positive integer or null (full batch), got {batch_size!r}")
+        check_seed("data.seed", seed)
+        # the subclass's settings go into checkpoints, so a resume can be checked against them
+        self.save_hyperparameters()
         self.protocol, self.batch_size, self.seed = protocol, batch_size, seed
         self.coords = self.values = self.train_x = self.train_y = None
         self.test_x: Tensor | None = None
@@ -167,6 +180,12 @@ class CoordDataModule(LightningDataModule):
     def val_dataloader(self) -> DataLoader | list:
         if self.test_x is None:
             return []
+        return DataLoader([(self.test_x, self.test_y)], batch_size=None)
+
+    def test_dataloader(self) -> DataLoader:
+        """The test split, or every point when there is none (``memorize``): what ``coordnet test`` scores."""
+        if self.test_x is None:
+            return DataLoader([(self.coords, self.values)], batch_size=None)
         return DataLoader([(self.test_x, self.test_y)], batch_size=None)
 
     def state_dict(self) -> dict:

@@ -19,6 +19,8 @@ import torch
 from torch import Tensor
 
 from coordnet.data.base import CoordDataModule, Protocol
+from coordnet.data.sources import check_size, resolve_source
+from coordnet.notes import note
 
 # scikit-image sample images that ship inside the package (checked offline with scikit-image 0.26).
 BUILTIN_IMAGES = (
@@ -46,19 +48,45 @@ def _to_unit_range(array: np.ndarray, source: str) -> np.ndarray:
 
 
 def _read_file(path: Path, source: str) -> np.ndarray:
-    """Pixels of an image file as stored (integer or float dtype), via imageio; 16-bit colour PNGs via pypng."""
-    try:
+    """Pixels of an image file as stored (integer or float dtype), via imageio; 16-bit colour PNGs via pypng.
+
+    The declared size is checked (``check_size``) before any pixel is decoded. CMYK images (JPEG, TIFF) are
+    converted to RGB by Pillow, without a colour profile, and a note says so.
+    """
+    unreadable = lambda err: ValueError(  # noqa: E731
+        f"image {source!r}: could not be read as an image ({type(err).__name__}: {err})")
+    png_header = None
+    try:  # imageio and pypng raise many types, all meaning "not an image it can read"
         if path.suffix.lower() == ".png":
             import png
 
-            reader = png.Reader(filename=str(path))
-            reader.preamble()
-            if reader.bitdepth == 16 and reader.color_type != 0:  # Pillow would cut these to 8 bits
-                width, height, rows, info = png.Reader(filename=str(path)).asDirect()
-                return np.vstack([np.asarray(row, np.uint16) for row in rows]).reshape(height, width, info["planes"])
+            png_header = png.Reader(filename=str(path))
+            png_header.preamble()
+            shape = (png_header.height, png_header.width, png_header.planes)
+        else:
+            shape = iio.improps(path).shape
+    except Exception as err:
+        raise unreadable(err) from None
+    check_size("image", source, shape)
+    try:
+        if png_header is not None and png_header.bitdepth == 16 and png_header.color_type != 0:
+            # Pillow would cut these to 8 bits
+            width, height, rows, info = png.Reader(filename=str(path)).asDirect()
+            return np.vstack([np.asarray(row, np.uint16) for row in rows]).reshape(height, width, info["planes"])
+        if png_header is None and _pillow_mode(path) == "CMYK":
+            note(f"image {source!r}: CMYK converted to RGB (Pillow's conversion, no colour profile applied)")
+            return np.asarray(iio.imread(path, plugin="pillow", mode="RGB"))
         return np.asarray(iio.imread(path))
-    except Exception as err:  # imageio and pypng raise many types, all meaning "not an image it can read"
-        raise ValueError(f"image {source!r}: could not be read as an image ({type(err).__name__}: {err})") from None
+    except Exception as err:
+        raise unreadable(err) from None
+
+
+def _pillow_mode(path: Path) -> str | None:
+    """Pillow's mode of the image (``RGB``, ``CMYK``, …), or None where Pillow cannot open it."""
+    try:
+        return iio.immeta(path, plugin="pillow").get("mode")
+    except Exception:  # not a format Pillow reads: imageio's other plugins decide
+        return None
 
 
 def load_image(source: str) -> np.ndarray:
@@ -66,21 +94,15 @@ def load_image(source: str) -> np.ndarray:
 
     Raises:
         FileNotFoundError: not a file and not a built-in name.
-        ValueError: the file is not a readable 2-D grey/RGB(A) image.
+        ValueError: the file is not a readable 2-D grey/RGB(A) image, or declares more values than allowed.
     """
-    path = Path(source).expanduser()
-    if path.is_file():
+    path = resolve_source(source, "image", BUILTIN_IMAGES)
+    if path is not None:
         array = _read_file(path, source)
-    elif path.exists():
-        raise ValueError(f"image {source!r}: is a directory, expected an image file")
-    elif source in BUILTIN_IMAGES:
+    else:
         import skimage.data
 
         array = np.asarray(getattr(skimage.data, source)())
-    else:
-        raise FileNotFoundError(
-            f"image {source!r}: no such file, and not a built-in image (built-ins: {', '.join(BUILTIN_IMAGES)})"
-        )
     if array.ndim == 2:
         array = array[..., None]
     if array.ndim != 3 or array.shape[-1] not in (1, 2, 3, 4):

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from coordnet.data.base import CoordDataModule, Protocol
+from coordnet.data.sources import check_size, resolve_source
 
 BUILTIN_SIGNALS = ("chirp", "sines", "square")
 
@@ -41,16 +42,18 @@ def synthetic_signal(name: str, num_samples: int) -> np.ndarray:
     return y.astype(np.float32)[:, None]
 
 
-def read_wav(path: Path) -> np.ndarray:
-    """PCM WAV → float32 (T, C) in [−1, 1]."""
+def read_wav(path: Path, source: str | None = None) -> np.ndarray:
+    """PCM WAV → float32 (T, C) in [−1, 1]; the declared size is checked (``check_size``) before reading."""
+    source = str(path) if source is None else source
     try:
         with wave.open(str(path), "rb") as f:
             width, channels, frames = f.getsampwidth(), f.getnchannels(), f.getnframes()
+            check_size("signal", source, (frames, channels))
             raw = f.readframes(frames)
     except (wave.Error, EOFError) as err:
-        raise ValueError(f"signal {str(path)!r}: not a PCM WAV file ({err or 'truncated header'})") from None
+        raise ValueError(f"signal {source!r}: not a PCM WAV file ({err or 'truncated header'})") from None
     if frames == 0 or not raw:
-        raise ValueError(f"signal {str(path)!r}: the WAV file holds no samples")
+        raise ValueError(f"signal {source!r}: the WAV file holds no samples")
     if width == 1:
         data = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128) / 128
     elif width == 2:
@@ -62,8 +65,45 @@ def read_wav(path: Path) -> np.ndarray:
     elif width == 4:
         data = (np.frombuffer(raw, "<i4") / 2**31).astype(np.float32)
     else:
-        raise ValueError(f"signal {str(path)!r}: unsupported WAV sample width {8 * width} bits")
+        raise ValueError(f"signal {source!r}: unsupported WAV sample width {8 * width} bits")
     return data[: len(data) // channels * channels].reshape(-1, channels)
+
+
+# Larger amplitudes make the squared error of a float32 fit overflow (float32's largest number is 3.4e38).
+MAX_AMPLITUDE = 1e15
+
+
+def read_npy(path: Path, source: str) -> np.ndarray:
+    """A ``.npy`` array of shape (T,) or (T, C), T ≥ C, real and finite, as float32 (T, C).
+
+    Its header is read first (memory-mapped), so the size is checked (``check_size``) before the data is read.
+    """
+    try:
+        data = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        raise ValueError(f"signal {source!r}: could not be read as a .npy array ({err or 'the file is empty'})") \
+            from None
+    if not isinstance(data, np.ndarray):  # np.load opens a zip archive whatever its name
+        data.close()
+        raise ValueError(f"signal {source!r}: is a .npz archive of arrays, expected one .npy array (np.save)")
+    if np.iscomplexobj(data):
+        raise ValueError(f"signal {source!r}: complex values ({data.dtype}); expected a real array, e.g. the real "
+                         "and imaginary parts as two channels, np.stack([z.real, z.imag], axis=-1)")
+    if not np.issubdtype(data.dtype, np.number) or data.ndim not in (1, 2):
+        raise ValueError(f"signal {source!r}: expected a numeric array of shape (T,) or (T, C), "
+                         f"got {data.dtype} {data.shape}")
+    check_size("signal", source, data.shape)
+    if data.ndim == 2 and data.shape[0] < data.shape[1]:
+        raise ValueError(f"signal {source!r}: shape {data.shape} has fewer samples than channels; expected (T, C) "
+                         f"with samples along the first axis (if it is (C, T), save its transpose)")
+    data = np.asarray(data).reshape(len(data), -1)
+    if not np.isfinite(data).all():
+        raise ValueError(f"signal {source!r}: contains NaN or infinite values")
+    peak = float(np.abs(data).max()) if data.size else 0.0
+    if peak > MAX_AMPLITUDE:
+        raise ValueError(f"signal {source!r}: values up to {peak:.3g} in magnitude; coordnet fits in float32, where "
+                         f"their squared error overflows: rescale the signal (at most {MAX_AMPLITUDE:g})")
+    return data.astype(np.float32)
 
 
 def load_signal(source: str, num_samples: int = 4096) -> np.ndarray:
@@ -71,28 +111,18 @@ def load_signal(source: str, num_samples: int = 4096) -> np.ndarray:
 
     Raises:
         FileNotFoundError: not a file and not a built-in name.
-        ValueError: an unsupported or malformed file, non-finite values, or fewer than 2 samples.
+        ValueError: an unsupported or malformed file, non-finite or overflowing values, fewer than 2 samples,
+            or more values than allowed.
     """
-    path = Path(source).expanduser()
-    if path.is_file():
-        if path.suffix.lower() == ".wav":
-            data = read_wav(path)
-        elif path.suffix.lower() == ".npy":
-            try:
-                data = np.load(path, allow_pickle=False)
-            except (ValueError, OSError) as err:
-                raise ValueError(f"signal {source!r}: could not be read as a .npy array ({err})") from None
-            if not np.issubdtype(data.dtype, np.number) or data.ndim not in (1, 2):
-                raise ValueError(f"signal {source!r}: expected a numeric array of shape (T,) or (T, C), "
-                                 f"got {data.dtype} {data.shape}")
-            data = data.astype(np.float32).reshape(len(data), -1)
-        else:
-            raise ValueError(f"signal {source!r}: expected a .wav or .npy file")
-    elif source in BUILTIN_SIGNALS:
+    path = resolve_source(source, "signal", BUILTIN_SIGNALS)
+    if path is None:
         data = synthetic_signal(source, num_samples)
+    elif path.suffix.lower() == ".wav":
+        data = read_wav(path, source)
+    elif path.suffix.lower() == ".npy":
+        data = read_npy(path, source)
     else:
-        raise FileNotFoundError(f"signal {source!r}: no such file, and not a built-in signal "
-                                f"(built-ins: {', '.join(BUILTIN_SIGNALS)})")
+        raise ValueError(f"signal {source!r}: expected a .wav or .npy file")
     if data.shape[0] < 2 or data.shape[1] == 0:
         raise ValueError(f"signal {source!r}: expected at least 2 samples, got shape {data.shape}")
     if not np.isfinite(data).all():

@@ -62,6 +62,8 @@ class PositionalEncoding(Encoding):
         include_input: also pass v itself through.
     """
 
+    MAX_FREQUENCIES = 24
+
     def __init__(self, in_features: int, num_frequencies: int = 10, include_input: bool = True) -> None:
         super().__init__()
         if in_features <= 0 or num_frequencies <= 0:
@@ -69,6 +71,12 @@ class PositionalEncoding(Encoding):
                 f"PositionalEncoding: in_features and num_frequencies must be > 0, got {in_features}, "
                 f"{num_frequencies}"
             )
+        if num_frequencies > self.MAX_FREQUENCIES:
+            raise ValueError(
+                f"PositionalEncoding: num_frequencies {num_frequencies} is too many: the highest frequency "
+                f"2^{num_frequencies - 1}·π puts sin(2^k·π·x) beyond float32's resolution (past k = 23 its argument "
+                f"has no fractional digits left, and past k = 127 it overflows); at most {self.MAX_FREQUENCIES} "
+                "(NeRF uses 10)")
         self.register_buffer("freqs", math.pi * 2.0 ** torch.arange(num_frequencies, dtype=torch.float64))
         self.in_features, self.include_input = in_features, include_input
         self.out_features = 2 * num_frequencies * in_features + (in_features if include_input else 0)

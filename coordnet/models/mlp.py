@@ -23,6 +23,7 @@ first layer N_1 = A_1 x with A_1 ~ N(0, σ²) does.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
@@ -75,6 +76,18 @@ class MLPTrace:
     inputs: list[Tensor]
     preacts: list[Tensor]
     output: Tensor
+
+
+def physical_memory() -> int:
+    """Bytes of memory this machine has (its RAM, not what is free)."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_coordinates(name: str, x: Tensor, in_features: int) -> None:
+    """Raise a ValueError naming ``name`` unless ``x`` has shape (N, in_features) with N ≥ 1."""
+    if not isinstance(x, Tensor) or x.ndim != 2 or x.shape[1] != in_features or x.shape[0] == 0:
+        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"{name}: expected coordinates of shape (N, {in_features}) with N ≥ 1, got {shape}")
 
 
 def _check_int(name: str, value: int) -> int:
@@ -141,14 +154,19 @@ class CoordMLP(nn.Module):
                 f"CoordMLP: encoding expects {encoding.in_features}-d coordinates but in_features={in_features}"
             )
 
+        fans = [encoding.out_features if encoding is not None else in_features] + widths
+        outs = widths + [out_features]
+        parameters = sum((fan_in + bias) * fan_out for fan_in, fan_out in zip(fans, outs))
+        size = parameters * torch.empty(0).element_size()
+        if size > physical_memory():
+            raise ValueError(f"CoordMLP: hidden widths {widths} make {parameters:.3g} parameters, {size / 2**30:.1f} GiB, "
+                             f"more than this machine's {physical_memory() / 2**30:.1f} GiB of memory")
         self.activation = get_activation(activation)
         if init == "siren" and not isinstance(self.activation, Cos):
             raise ValueError(f"CoordMLP: init='siren' needs a sine or cos activation, got {self.activation!r}")
         self.encoding = encoding
         self.init, self.parametrization = init, parametrization
         self.widths = widths
-        fans = [encoding.out_features if encoding is not None else in_features] + widths
-        outs = widths + [out_features]
         self.linears = nn.ModuleList()
         for layer, (fan_in, fan_out) in enumerate(zip(fans, outs)):
             w_std, b_std, uniform = self._init_stds(layer, fan_in, weight_var, bias_std, first_layer_fan_in)
@@ -190,6 +208,7 @@ class CoordMLP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """(N, in_features) coordinates → (N, out_features) signal values."""
+        check_coordinates("CoordMLP input", x, self.in_features)
         h = self.encoding(x) if self.encoding is not None else x
         for linear in self.linears[:-1]:
             h = self.activation(linear(h))
@@ -197,6 +216,7 @@ class CoordMLP(nn.Module):
 
     def trace(self, x: Tensor) -> MLPTrace:
         """The forward pass with every layer's input and pre-activation kept (see ``MLPTrace``)."""
+        check_coordinates("CoordMLP input", x, self.in_features)
         h = self.encoding(x) if self.encoding is not None else x
         inputs, preacts = [h], []
         for linear in self.linears[:-1]:

@@ -31,6 +31,9 @@ from tqdm.auto import tqdm
 from coordnet.ntk.spectrum import numerical_floor, top_eigenpairs
 
 
+EXACT_LIMIT = 512
+
+
 @dataclass
 class SpectralDensity:
     """Quadrature nodes and weights of a kernel's eigenvalue distribution (float64, on the CPU).
@@ -132,8 +135,11 @@ def _counting(matvec: Callable[[Tensor], Tensor], desc: str, total: int | None, 
 
 def spectral_density(matvec: Callable[[Tensor], Tensor], n: int, num_probes: int = 10, steps: int = 80,
                      deflate: int = 32, seed: int = 0, device: torch.device | str = "cpu",
-                     progress: bool = False) -> SpectralDensity:
+                     progress: bool = False, exact_limit: int = EXACT_LIMIT) -> SpectralDensity:
     """The SLQ spectral density of the n × n PSD operator v ↦ ``matvec(v)`` (see the module docstring).
+
+    Up to n = ``exact_limit`` the kernel is formed from n products instead and its eigenvalues are the nodes
+    (weight 1 each; ``num_probes`` and ``steps`` are then 0): exact, and cheaper than the estimate.
 
     Args:
         matvec: takes (n, b) float64 and returns (n, b); it may compute on another ``device``.
@@ -143,6 +149,10 @@ def spectral_density(matvec: Callable[[Tensor], Tensor], n: int, num_probes: int
         seed: seeds the probes (a private generator).
         progress: show a progress bar of the kernel-vector products (columns) per stage.
     """
+    if n <= exact_limit:  # forming K costs n products, fewer than Lanczos and SLQ would take
+        kernel = matvec(torch.eye(n, dtype=torch.float64, device=device)).to(torch.float64).cpu()
+        eigenvalues = torch.linalg.eigvalsh(0.5 * (kernel + kernel.T))
+        return SpectralDensity(eigenvalues, torch.ones_like(eigenvalues), eigenvalues[n - min(deflate, n):], n, 0, 0)
     if not 0 <= deflate < n - 1 or num_probes < 1 or not 0 < steps <= n - deflate:
         raise ValueError(f"spectral_density: need 0 ≤ deflate < n − 1, num_probes ≥ 1 and 0 < steps ≤ n − deflate, "
                          f"got n={n}, deflate={deflate}, num_probes={num_probes}, steps={steps}")

@@ -35,7 +35,7 @@ from typing import Callable, Iterator, Literal
 import torch
 from torch import Tensor, nn
 
-from coordnet.models.mlp import CoordMLP
+from coordnet.models.mlp import CoordMLP, check_coordinates
 
 Mode = Literal["full", "trace", "mean", "per_output"]
 Normalization = Literal["raw", "by_n"]
@@ -85,6 +85,7 @@ class LayerFactors:
 
 def layer_factors(mlp: CoordMLP, x: Tensor, dtype: torch.dtype = torch.float64) -> LayerFactors:
     """Forward and one batched backward (all outputs at once) through ``mlp`` at ``x``, in ``dtype``."""
+    check_coordinates("x", x, mlp.in_features)
     x = x.to(device=mlp.linears[0].weight.device, dtype=dtype)
     with torch.no_grad():
         h = mlp.encoding(x) if mlp.encoding is not None else x
@@ -218,6 +219,9 @@ def empirical_ntk(model: nn.Module, x1: Tensor, x2: Tensor | None = None, mode: 
         raise ValueError(f"x1 and x2 must be (N, d) with the same d, got {tuple(x1.shape)} and "
                          f"{None if x2 is None else tuple(x2.shape)}")
     mlp = require_mlp(model, "method='layerwise'") if method == "layerwise" else find_mlp(model)
+    for name, x in (("x1", x1), ("x2", x2)):
+        if x is not None:
+            check_coordinates(name, x, mlp.in_features if mlp is not None else x.shape[1])
     with no_tf32():
         if mlp is not None and method != "jacobian":
             kernel, outputs = _mlp_kernel(mlp, x1, x2, mode, dtype), mlp.out_features
@@ -275,6 +279,9 @@ def matvec_from_factors(factors: LayerFactors, dtype: torch.dtype = torch.float6
 
     def matvec(v: Tensor) -> Tensor:
         flat = v.ndim == 1
+        if v.ndim not in (1, 2) or v.shape[0] != n * out:
+            raise ValueError(f"ntk_matvec: expected v of shape (N·O,) or (N·O, k) with N·O = {n} · {out} = {n * out}, "
+                             f"got {tuple(v.shape)}")
         v = v.to(device=factors.inputs[0].device, dtype=dtype).reshape(n, out, -1)  # (N, O, k)
         k = v.shape[-1]
         result = torch.zeros_like(v)

@@ -93,11 +93,21 @@ def spectrum_from_eigenvalues(eigenvalues: Tensor, trace: float | None = None) -
 
 
 def spectrum(kernel: Tensor) -> Spectrum:
-    """Dense eigen-spectrum of a symmetric kernel (n, n), computed in float64 on its device."""
+    """Dense eigen-spectrum of a symmetric PSD kernel (n, n), computed in float64 on its device.
+
+    Raises:
+        ValueError: not square, non-finite entries, or clearly indefinite (an eigenvalue below −n·eps·max|λ|,
+            eps that of the kernel's dtype).
+    """
     _check_square(kernel)
     k64 = kernel.to(torch.float64)
     k64 = 0.5 * (k64 + k64.T)  # eigvalsh reads one triangle; symmetrise round-off first
-    return spectrum_from_eigenvalues(torch.linalg.eigvalsh(k64), torch.diagonal(k64).sum().item())
+    eigenvalues = torch.linalg.eigvalsh(k64)
+    lowest, highest = eigenvalues[0].item(), eigenvalues[-1].item()
+    if -lowest > numerical_floor(len(eigenvalues), max(-lowest, highest), kernel.dtype):
+        raise ValueError(f"spectrum: the kernel is not positive semi-definite (eigenvalues from {lowest:.6g} to "
+                         f"{highest:.6g}, beyond round-off); expected a Gram matrix such as an NTK")
+    return spectrum_from_eigenvalues(eigenvalues, torch.diagonal(k64).sum().item())
 
 
 def top_eigenpairs(matvec: Callable[[Tensor], Tensor], n: int, k: int = 10,
@@ -126,8 +136,19 @@ def top_eigenvalues(matvec: Callable[[Tensor], Tensor], n: int, k: int = 10, tol
 
 
 def kernel_distance(k0: Tensor, k1: Tensor) -> float:
-    """`1 − ⟨K0, K1⟩_F / (‖K0‖_F ‖K1‖_F)` (Fort et al. 2020): 0 for proportional kernels (never below 0)."""
+    """`1 − ⟨K0, K1⟩_F / (‖K0‖_F ‖K1‖_F)` (Fort et al. 2020): 0 for proportional kernels (never below 0).
+
+    Raises:
+        ValueError: the kernels differ in shape, hold NaN or infinite entries, or one is all zeros (no direction).
+    """
+    if k0.shape != k1.shape:
+        raise ValueError(f"kernel_distance: the kernels differ in shape, {tuple(k0.shape)} and {tuple(k1.shape)}")
     a, b = k0.to(torch.float64), k1.to(torch.float64)
+    for name, k in (("k0", a), ("k1", b)):
+        if not torch.isfinite(k).all():
+            raise ValueError(f"kernel_distance: {name} holds NaN or infinite entries")
+        if not k.abs().sum() > 0:
+            raise ValueError(f"kernel_distance: {name} is all zeros; the distance is undefined")
     return max(0.0, 1.0 - ((a * b).sum() / (a.norm() * b.norm())).item())  # round-off can dip below 0
 
 

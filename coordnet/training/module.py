@@ -28,7 +28,7 @@ from torch import Tensor
 
 from coordnet.data.base import CoordDataModule
 from coordnet.models import Activation, CoordMLP, Encoding
-from coordnet.models.mlp import Init, Parametrization
+from coordnet.models.mlp import Init, Parametrization, check_coordinates, physical_memory
 
 # The activation object is kept in the hyperparameters on purpose: load_from_checkpoint rebuilds from them.
 warnings.filterwarnings("ignore", "Attribute 'activation' is an instance of `nn.Module`")
@@ -44,7 +44,13 @@ def psnr(mse: Tensor, data_range: float = 1.0) -> Tensor:
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, coords: Tensor, chunk_size: int = 65536) -> Tensor:
-    """`model(coords)` in chunks of rows, in eval mode, without gradients; the mode is restored."""
+    """`model(coords)` in chunks of rows, in eval mode, without gradients; the mode is restored.
+
+    ``coords``: (N, d), N ≥ 1, d the model's coordinate dimension (checked when the model is a coordinate MLP).
+    """
+    mlp = model.model if isinstance(model, CoordNetModule) else model
+    if isinstance(mlp, CoordMLP):
+        check_coordinates("predict: coords", coords, mlp.in_features)
     was_training = model.training
     model.eval()
     out = torch.cat([model(chunk) for chunk in coords.split(chunk_size)])
@@ -122,7 +128,20 @@ class CoordNetModule(LightningModule):
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x) + self.output_offset
 
+    def setup(self, stage: str) -> None:
+        # Adam trains with the parameters, their gradients and two moments: 4 copies, on the Trainer's device
+        size = 4 * sum(p.numel() * p.element_size() for p in self.parameters())
+        device = self.trainer.strategy.root_device
+        available = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" \
+            else physical_memory()
+        if stage == "fit" and size > available:
+            raise ValueError(f"model: hidden {self.hparams.hidden} × depth {self.hparams.depth} needs ≈ "
+                             f"{size / 2**30:.1f} GiB to train with Adam (parameters, gradients, two moments), more "
+                             f"than the {available / 2**30:.1f} GiB of {device}")
+
     def on_fit_start(self) -> None:
+        if self.trainer.log_every_n_steps < 1:
+            raise ValueError(f"trainer.log_every_n_steps must be ≥ 1, got {self.trainer.log_every_n_steps}")
         datamodule = self.trainer.datamodule
         # global_step > 0: resumed, the offset came back with the checkpoint.
         if self.hparams.center_targets and self.global_step == 0 and isinstance(datamodule, CoordDataModule):
@@ -153,12 +172,30 @@ class CoordNetModule(LightningModule):
         optimizer.step()  # clips first if asked (on_before_optimizer_step)
         scheduler = self.lr_schedulers()
         if scheduler is not None:
-            scheduler.step()
+            self._step_scheduler(scheduler, step)
         # Only on the steps the Trainer writes logs: each `self.log` call costs ~1 ms of Lightning
         # bookkeeping, as much as a whole step of a small network on a CPU (docs/benchmarks.md).
         if (step + 1) % self.trainer.log_every_n_steps == 0:
             self.log_dict(self._metrics(loss, "train"))  # the ProgressBar callback shows them
         return loss.detach()
+
+    @staticmethod
+    def _step_scheduler(scheduler, step: int) -> None:
+        """``scheduler.step()`` after optimiser step ``step`` (0-based), with a bad setting (a zero ``step_size``, a NaN
+        ``gamma``) named as one."""
+        def named() -> str:
+            settings = ", ".join(f"{k}={v}" for k, v in scheduler.state_dict().items()
+                                 if not k.startswith("_") and isinstance(v, (int, float)) and k != "last_epoch")
+            return f"model.lr_scheduler {type(scheduler).__name__}({settings})"
+
+        try:
+            scheduler.step()
+        except (ZeroDivisionError, ValueError, OverflowError) as err:
+            raise ValueError(f"{named()}: stepping it after {step + 1} steps failed ({err}); check its settings") \
+                from None
+        lrs = scheduler.get_last_lr()
+        if not all(math.isfinite(lr) and lr >= 0 for lr in lrs):
+            raise ValueError(f"{named()}: the learning rate became {lrs[0]} after {step + 1} steps; check its settings")
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         # Logged at step = optimiser steps taken, like the training metrics; Lightning's own
@@ -168,6 +205,11 @@ class CoordNetModule(LightningModule):
         self.log_dict(metrics, logger=False, prog_bar=True)
         for logger in self.loggers:
             logger.log_metrics({k: v.item() for k, v in metrics.items()}, step=self.global_step)
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        """``test/loss`` and ``test/psnr`` of the data module's test split (every point under ``memorize``)."""
+        x, y = batch
+        self.log_dict(self._metrics(F.mse_loss(self(x), y), "test"))
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         # Called inside optimizer.step() after mixed precision has unscaled the gradients, so the norm is the true one

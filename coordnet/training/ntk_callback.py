@@ -19,8 +19,8 @@ measurement. The probe is ``num_points`` training points drawn once with ``seed`
 (``CoordDataModule.probe_indices``), and kept on the model's device.
 
 With ``full_data_every_n_steps`` set, it also measures the ``full`` kernel over every training point that often
-(from step 0), matrix-free (``coordnet.ntk.density.model_spectral_density``: Lanczos for the min(32, n/4)
-largest eigenvalues, stochastic Lanczos quadrature with ``full_data_probes`` probes for the rest):
+(from step 0), matrix-free (``coordnet.ntk.density.model_spectral_density``: Lanczos for the 32 largest
+eigenvalues, stochastic Lanczos quadrature with ``full_data_probes`` probes for the rest; exact up to n = 512):
 ``ntk_full/lambda_max``, ``ntk_full/trace`` (exact), ``ntk_full/trace_slq``, ``ntk_full/frobenius_norm``, the
 figure ``ntk_full/density`` (with ``log_figure``), and ``<run dir>/ntk_full_spectrum.csv``. At 65,536 pixels this
 takes seconds on a GPU and minutes on a CPU (docs/benchmarks.md): measure rarely.
@@ -226,11 +226,8 @@ class NTKSpectrumCallback(Callback):
                 rank_zero_warn(f"NTKSpectrumCallback: step {step}: the parameters are NaN or infinite; the "
                                "full-data measurement is skipped")
                 return None
-            x = trainer.datamodule.train_x
-            n = x.shape[0] * find_mlp(pl_module).out_features
-            deflate = min(32, n // 4)  # the library's defaults, cut down for small data sets
-            density = model_spectral_density(pl_module, x, self.normalization, num_probes=self.full_data_probes,
-                                             steps=min(80, n - deflate), deflate=deflate)
+            density = model_spectral_density(pl_module, trainer.datamodule.train_x, self.normalization,
+                                             num_probes=self.full_data_probes)
         row = {"step": step, "lambda_max": density.lambda_max, "trace": density.exact_trace,
                "trace_slq": density.trace, "frobenius_norm": density.frobenius_norm}
         self.full_history.append(row)

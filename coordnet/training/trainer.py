@@ -2,8 +2,10 @@
 
 Full-batch coordinate-network training runs one optimiser step per batch and one endless epoch,
 so per-step overheads matter: no sanity validation, sparse logging and progress-bar refreshes.
-Checkpoints: ``last.ckpt`` every 500 steps and at the end of training, for resuming. ``DivergenceGuard``
-is always on: a NaN or infinite loss stops training with ``TrainingDiverged`` and keeps the last good checkpoint.
+Checkpoints: ``last.ckpt`` every 500 steps and at the end of training, for resuming, written atomically and
+never of non-finite parameters (``SafeCheckpointIO``). Always on: ``DivergenceGuard`` (a NaN or infinite loss
+stops training with ``TrainingDiverged`` and keeps the last good checkpoint) and ``InterruptCheckpoint`` (SIGINT
+or SIGTERM stops at the step's end with a checkpoint, raising ``TrainingInterrupted``).
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from typing import Any
 
 from pytorch_lightning import Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint
-from pytorch_lightning.loggers import TensorBoardLogger
 
 from coordnet.training.callbacks import ProgressBar
+from coordnet.training.checkpoint_io import with_safe_checkpoint_io
 from coordnet.training.divergence import DivergenceGuard
+from coordnet.training.interrupts import InterruptCheckpoint
+from coordnet.training.runs import RunLogger
 
 TRAINER_DEFAULTS: dict[str, Any] = {
     "max_steps": 1000,
@@ -31,15 +35,17 @@ PROGRESS_BAR_DEFAULTS: dict[str, Any] = {"refresh_rate": 10}
 
 
 def make_trainer(save_dir: str = "runs", name: str = "coordnet", **overrides: Any) -> Trainer:
-    """A ``Trainer`` with coordnet's defaults, logging to ``save_dir/name/version_k`` (a new k each run).
+    """A ``Trainer`` with coordnet's defaults, logging to ``save_dir/name/version_k`` (a new k each run, claimed
+    when the Trainer first needs it, so Trainers of one process or of many never share one).
 
-    ``overrides`` replace the defaults, except ``callbacks``, which are added to them.
+    ``overrides`` replace the defaults, except ``callbacks`` and ``plugins``, which are added to them.
     """
-    callbacks = [DivergenceGuard()]
+    callbacks = [DivergenceGuard(), InterruptCheckpoint()]
     if overrides.get("enable_checkpointing", True):
         callbacks.append(ModelCheckpoint(**CHECKPOINT_DEFAULTS))
     if overrides.get("enable_progress_bar", True):
         callbacks.append(ProgressBar(**PROGRESS_BAR_DEFAULTS))
     callbacks += list(overrides.pop("callbacks", []))
-    logger = TensorBoardLogger(save_dir, name=name, default_hp_metric=False)
-    return Trainer(**(TRAINER_DEFAULTS | {"logger": logger, "callbacks": callbacks} | overrides))
+    plugins = with_safe_checkpoint_io(overrides.pop("plugins", None))
+    logger = RunLogger(save_dir, name=name, default_hp_metric=False)
+    return Trainer(**(TRAINER_DEFAULTS | {"logger": logger, "callbacks": callbacks, "plugins": plugins} | overrides))
