@@ -145,8 +145,9 @@ def test_a_cmyk_jpeg_is_fitted_in_its_true_colours_with_a_note(tmp_path):
 
 
 def test_tiny_data_with_full_data_measurements_is_measured_exactly(tiny_config, tmp_path):
-    main(["fit", "--config", str(tiny_config), "--trainer.max_steps", "2", "--data.init_args.resolution", "2",
-          "--data.init_args.protocol", "fourier", "--trainer.callbacks", NTK_FULL])
+    # 2 samples, trained on 1: a 1 × 1 full kernel (the old Lanczos defaults refused it, naming `deflate`)
+    main(["fit", "--config", str(tiny_config), "--trainer.max_steps", "2", *SIGNAL, "chirp",
+          "--data.init_args.num_samples", "2", "--data.init_args.protocol", "fourier", "--trainer.callbacks", NTK_FULL])
     rows = (tmp_path / "runs/tiny/version_0/ntk_full_spectrum.csv").read_text().splitlines()
     assert len(rows) == 4  # header and steps 0, 1, 2
 
