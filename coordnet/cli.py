@@ -48,6 +48,7 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from coordnet.data import CoordDataModule
 from coordnet.data.base import check_seed
+from coordnet.data.sources import existing_file
 from coordnet.notes import InputNote
 from coordnet.training import (CHECKPOINT_DEFAULTS, PROGRESS_BAR_DEFAULTS, TRAINER_DEFAULTS, CoordNetModule,
                                DivergenceGuard, InterruptCheckpoint, ProgressBar, TrainingDiverged,
@@ -317,13 +318,9 @@ def check_config_file(path: str) -> None:
     """Refuse, naming the file, a config that is missing, not a regular file, empty, binary, malformed YAML,
     has a duplicate key, or is not a mapping of keys at its top level."""
     name = f"config '{path}'"
-    file = Path(path).expanduser()
-    if file.is_dir():
-        raise ValueError(f"{name}: is a directory, expected a YAML file")
-    if not file.exists():
+    file = existing_file(path, name, "a YAML file")
+    if file is None:
         raise FileNotFoundError(f"{name}: no such file")
-    if not file.is_file():
-        raise ValueError(f"{name}: is not a regular file, expected a YAML file")
     try:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -362,8 +359,8 @@ def split_allow_imports(args: list[str]) -> tuple[list[str], list[str]]:
 
 
 def config_files(args: list[str]) -> list[str]:
-    """The files given with ``--config FILE`` or ``--config=FILE``."""
-    files = [b for a, b in zip(args, args[1:]) if a == "--config"]
+    """The files given with ``--config FILE``, ``-c FILE`` or ``--config=FILE``."""
+    files = [b for a, b in zip(args, args[1:]) if a in ("--config", "-c")]
     return files + [a.split("=", 1)[1] for a in args if a.startswith("--config=")]
 
 

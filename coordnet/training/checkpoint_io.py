@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning_fabric.plugins import CheckpointIO, TorchCheckpointIO
 
 from coordnet.training.divergence import TrainingDiverged, last_good_checkpoint, non_finite_entries
 
@@ -96,8 +96,6 @@ class SafeCheckpointIO(TorchCheckpointIO):
 
 def with_safe_checkpoint_io(plugins: Any) -> list:
     """``plugins`` (None, one, or a list) plus a ``SafeCheckpointIO``, unless they already hold a CheckpointIO."""
-    from lightning_fabric.plugins import CheckpointIO
-
     plugins = [] if plugins is None else list(plugins) if isinstance(plugins, (list, tuple)) else [plugins]
     if not any(isinstance(p, CheckpointIO) for p in plugins):
         plugins.append(SafeCheckpointIO())

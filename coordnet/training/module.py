@@ -29,6 +29,7 @@ from torch import Tensor
 from coordnet.data.base import CoordDataModule
 from coordnet.models import Activation, CoordMLP, Encoding
 from coordnet.models.mlp import Init, Parametrization, check_coordinates, physical_memory
+from coordnet.ntk.empirical import find_mlp
 
 # The activation object is kept in the hyperparameters on purpose: load_from_checkpoint rebuilds from them.
 warnings.filterwarnings("ignore", "Attribute 'activation' is an instance of `nn.Module`")
@@ -48,8 +49,8 @@ def predict(model: torch.nn.Module, coords: Tensor, chunk_size: int = 65536) -> 
 
     ``coords``: (N, d), N ≥ 1, d the model's coordinate dimension (checked when the model is a coordinate MLP).
     """
-    mlp = model.model if isinstance(model, CoordNetModule) else model
-    if isinstance(mlp, CoordMLP):
+    mlp = find_mlp(model)
+    if mlp is not None:
         check_coordinates("predict: coords", coords, mlp.in_features)
     was_training = model.training
     model.eval()
@@ -129,12 +130,14 @@ class CoordNetModule(LightningModule):
         return self.model(x) + self.output_offset
 
     def setup(self, stage: str) -> None:
+        if stage != "fit":
+            return
         # Adam trains with the parameters, their gradients and two moments: 4 copies, on the Trainer's device
         size = 4 * sum(p.numel() * p.element_size() for p in self.parameters())
         device = self.trainer.strategy.root_device
         available = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" \
             else physical_memory()
-        if stage == "fit" and size > available:
+        if size > available:
             raise ValueError(f"model: hidden {self.hparams.hidden} × depth {self.hparams.depth} needs ≈ "
                              f"{size / 2**30:.1f} GiB to train with Adam (parameters, gradients, two moments), more "
                              f"than the {available / 2**30:.1f} GiB of {device}")

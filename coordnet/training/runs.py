@@ -18,6 +18,8 @@ import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_only
 
+from coordnet.data.sources import existing_file
+
 
 def claim_version(root: Path) -> int:
     """The first k past the versions in ``root`` whose ``root/version_k`` this call created (atomically)."""
@@ -57,14 +59,11 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         ValueError: a directory, an empty or unreadable file, or not a Lightning checkpoint of a coordinate
             network; the message names the path and what it holds.
     """
-    path = Path(path)
     name = f"ckpt_path '{path}'"
-    if path.is_dir():
-        raise ValueError(f"{name}: is a directory, expected a checkpoint file (e.g. {path / 'last.ckpt'})")
-    if not path.exists():
+    found = existing_file(path, name, f"a checkpoint file (e.g. {Path(path) / 'last.ckpt'})")
+    if found is None:
         raise FileNotFoundError(f"{name}: no such checkpoint file")
-    if not path.is_file():
-        raise ValueError(f"{name}: is not a regular file, expected a checkpoint file")
+    path = found
     if path.stat().st_size == 0:
         raise ValueError(f"{name}: the file is empty, expected a checkpoint")
     with open(path, "rb") as file:
