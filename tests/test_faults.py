@@ -370,7 +370,7 @@ def test_an_interrupted_fit_saves_its_step_and_resumes_bitwise(tiny_config, tmp_
     last_line = err.strip().splitlines()[-1]
     assert last_line.startswith(f"coordnet: interrupted by {signal.Signals(signum).name} at step ")
     step = int(last_line.split(" at step ")[1].split(";")[0])
-    assert 20 < step < 400
+    assert 20 <= step < 400  # sent once step 20's NTK row is written, inside step 20 at the earliest
     resume = last_line.split("resume with: ")[1]
     assert resume == ("coordnet fit --config runs/tiny/version_0/config.yaml --ckpt_path "
                       "runs/tiny/version_0/checkpoints/last.ckpt")
