@@ -1,9 +1,12 @@
 """coordnet: coordinate networks with Lightning training and Neural Tangent Kernel monitoring."""
 
+import logging
 import warnings
 
 # Raised inside Lightning 2.6 by torch >= 2.9's pytree API; nothing a coordnet user can act on.
 warnings.filterwarnings("ignore", ".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*")
+# Lightning 2.6 prints "💡 Tip: … try installing litlogger / litmodels" on every Trainer: advertising, not information.
+logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(lambda record: "💡 Tip" not in str(record.msg))
 
 from coordnet.data import ImageDataModule, MemorizationDataModule, SignalDataModule  # noqa: E402
 from coordnet.models import (  # noqa: E402

@@ -3,6 +3,7 @@
     coordnet fit --config configs/camera_sine.yaml        # LightningCLI: fit/validate/test
     coordnet fit --config configs/camera_sine.yaml --print_config
     coordnet test --config runs/camera_sine/version_0/config.yaml --ckpt_path runs/…/checkpoints/last.ckpt
+    coordnet predict --ckpt_path runs/…/checkpoints/last.ckpt --resolution 512   # render to PNG / WAV / .npy
     coordnet demo                                          # camera 128×128, SIREN vs ReLU, PSNR table
 
     coordnet fit --config configs/camera_sine.yaml --ckpt_path runs/camera_sine/version_0/checkpoints/last.ckpt
@@ -13,7 +14,8 @@ directory still holds the config and checkpoints). A fit resumed from the latest
 run wrote past the checkpoint's step, and the resumed invocation's config is saved beside the original
 ``config.yaml`` as ``config_resume_<j>.yaml``. Resuming from an older checkpoint of a run branches it into a new
 version. A resumed fit must ask for the checkpoint's model and data settings: a different one is refused,
-naming each. ``test`` scores the test split (every point under ``memorize``) and writes nothing.
+naming each. ``test`` scores the test split (every point under ``memorize``) and writes nothing. ``predict``
+renders a checkpoint (``coordnet.training.render``) and writes only the file it names.
 
 What a config may do: name classes (``class_path``) and functions only from coordnet, ``torch.optim``,
 ``torch.nn`` and Lightning (not its ``LambdaCallback``); anything else, including a module beside the config, is
@@ -29,6 +31,7 @@ command that resumes it). Each ends with one line on stderr; set ``COORDNET_DEBU
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import re
 import shlex
@@ -40,6 +43,7 @@ from typing import Sequence
 # Lightning 2.6 still calls jsonargparse APIs deprecated in 4.49; the warnings are not the user's to act on.
 os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
 
+import torch
 import yaml
 from jsonargparse import set_parsing_settings
 from pytorch_lightning.callbacks import ModelCheckpoint
@@ -51,15 +55,28 @@ from coordnet.data.base import check_seed
 from coordnet.data.sources import existing_file
 from coordnet.notes import InputNote
 from coordnet.training import (CHECKPOINT_DEFAULTS, PROGRESS_BAR_DEFAULTS, TRAINER_DEFAULTS, CoordNetModule,
-                               DivergenceGuard, InterruptCheckpoint, ProgressBar, TrainingDiverged,
+                               DivergenceGuard, InterruptCheckpoint, ProgressBar, RunSummary, TrainingDiverged,
                                TrainingInterrupted)
 from coordnet.training.checkpoint_io import with_safe_checkpoint_io
-from coordnet.training.runs import (claim_version, newer_checkpoint, read_checkpoint, run_of_checkpoint,
-                                    setting_differences)
+from coordnet.training.runs import (checkpoint_differences, claim_version, newer_checkpoint, read_checkpoint,
+                                    run_of_checkpoint)
 
 
 DEFAULT_RUN_NAME = "coordnet"
-SUBCOMMANDS = ("fit", "validate", "test", "predict")
+SUBCOMMANDS = ("fit", "validate", "test")  # LightningCLI's; predict and demo are coordnet's own
+HELP = """usage: coordnet {fit,validate,test,predict,demo} ...
+
+Coordinate networks trained with PyTorch Lightning, with their Neural Tangent Kernel watched in TensorBoard.
+
+subcommands:
+  fit        train from a config:   coordnet fit --config configs/camera_sine.yaml
+  validate   score a checkpoint on the test split, with the validation loop
+  test       score a checkpoint on the test split (every point under protocol memorize); writes nothing
+  predict    render a checkpoint to PNG / WAV / .npy, at its training size or another (--resolution 512)
+  demo       camera 128×128, SIREN against ReLU, a table of final PSNRs (~3 min on 2 CPU cores)
+
+coordnet SUBCOMMAND --help shows its options; fit --help describes every model: and data: key.
+--allow_import PKG (repeatable) lets a config name classes of the package PKG."""
 RUN_LOGGER = "coordnet.training.runs.RunLogger"
 TENSORBOARD_LOGGERS = ("pytorch_lightning.loggers.TensorBoardLogger", "lightning.pytorch.loggers.TensorBoardLogger",
                        "pytorch_lightning.loggers.tensorboard.TensorBoardLogger")
@@ -71,18 +88,27 @@ DENIED_IMPORTS = ("pytorch_lightning.callbacks.lambda_function", "lightning.pyto
 class CoordNetCLI(LightningCLI):
     """LightningCLI whose model takes its input/output sizes and data range from the data module.
 
-    The checkpoint and progress-bar callbacks are always on, configured under ``checkpoint:`` and
-    ``progress_bar:`` (coordnet's defaults: ``last.ckpt`` every 500 steps, a refresh every 10), and so is
-    ``DivergenceGuard``.
+    The checkpoint, progress-bar and summary callbacks are always on, configured under ``checkpoint:``,
+    ``progress_bar:`` and ``summary:`` (coordnet's defaults: ``last.ckpt`` every 500 steps, a refresh every 10, the
+    closing line printed), and so are ``DivergenceGuard`` and ``InterruptCheckpoint``. Lightning's ``predict``
+    subcommand is replaced by coordnet's (``predict_main``).
     """
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        return {k: v for k, v in LightningCLI.subcommands().items() if k in SUBCOMMANDS}
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         for key in ("in_features", "out_features", "data_range"):
             parser.link_arguments(f"data.{key}", f"model.{key}", apply_on="instantiate")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults({f"checkpoint.{k}": v for k, v in CHECKPOINT_DEFAULTS.items()})
+        parser.add_argument("--name", type=str | None, default=None,
+                            help="the run's name: it logs to runs/<name>/version_k (default: the config file's name, "
+                                 "with the data's file name added when the command line changes it)")
         parser.add_lightning_class_args(ProgressBar, "progress_bar")
         parser.set_defaults({f"progress_bar.{k}": v for k, v in PROGRESS_BAR_DEFAULTS.items()})
+        parser.add_lightning_class_args(RunSummary, "summary")
 
     @property
     def _subcommand_config(self):
@@ -98,8 +124,7 @@ class CoordNetCLI(LightningCLI):
             self.save_config_callback = None
             return
         logger = config.trainer.logger
-        files = config.get("config") or []
-        self.run_name = Path(str(files[-1])).stem if files else DEFAULT_RUN_NAME
+        self.run_name = config.get("name") or run_name(config)
         ckpt_path = Path(config.ckpt_path) if config.get("ckpt_path") else None
         if getattr(logger, "class_path", "") in TENSORBOARD_LOGGERS:  # the same logger, its version claimed atomically
             logger.class_path = RUN_LOGGER
@@ -134,14 +159,8 @@ class CoordNetCLI(LightningCLI):
     def _check_resume(self, ckpt_path: Path, config) -> None:
         checkpoint = read_checkpoint(ckpt_path)
         self._resume_step = int(checkpoint["global_step"])
-        differences = setting_differences(checkpoint["hyper_parameters"], config.model.as_dict(), "model")
-        saved_data = checkpoint.get("datamodule_hyper_parameters")
-        if saved_data is not None and config.data is not None:
-            asked = config.data.as_dict()
-            differences += setting_differences(saved_data, asked.get("init_args", asked), "data")
-            saved_class, asked_class = saved_data.get("_class_path", ""), asked.get("class_path", "")
-            if saved_class and asked_class and saved_class.rsplit(".", 1)[-1] != asked_class.rsplit(".", 1)[-1]:
-                differences.insert(0, ("data", saved_class.rsplit(".", 1)[-1], asked_class.rsplit(".", 1)[-1]))
+        differences = checkpoint_differences(checkpoint, config.model.as_dict(),
+                                             config.data.as_dict() if config.data is not None else None)
         if differences:
             listed = "; ".join(f"{key}: the checkpoint has {saved}, the config asks for {asked}"
                                for key, saved, asked in differences)
@@ -198,6 +217,31 @@ class CoordNetCLI(LightningCLI):
             err.resume_command = (f"coordnet fit --config {shlex.quote(str(config))} --ckpt_path "
                                   f"{shlex.quote(str(err.checkpoint))}{imports}")
             raise
+
+
+def run_name(config) -> str:
+    """The last config file's name, with the data's source added (``camera_sine_cat``) when the command line fits
+    another file or built-in than the config files name (or, where they name none, than the data class's default);
+    ``coordnet`` without a config file."""
+    files = [Path(str(f)) for f in config.get("config") or []]
+    if not files:
+        return DEFAULT_RUN_NAME
+    data = config.data.as_dict() if config.get("data") is not None else {}
+    asked = data.get("init_args") or {}
+    module, _, name = str(data.get("class_path", "")).rpartition(".")
+    data_class = getattr(sys.modules.get(module), name, None)
+    defaults = inspect.signature(data_class).parameters if isinstance(data_class, type) else {}
+    for key in ("image", "signal"):
+        if asked.get(key) is None:
+            continue
+        given = defaults[key].default if key in defaults else None
+        for file in files:  # each was checked as a YAML mapping before parsing; a later file overrides
+            section = yaml.safe_load(file.read_text(encoding="utf-8")).get("data")
+            if isinstance(section, dict) and isinstance(section.get("init_args"), dict) and key in section["init_args"]:
+                given = section["init_args"][key]
+        if asked[key] != given:
+            return f"{files[-1].stem}_{Path(str(asked[key])).stem}"
+    return files[-1].stem
 
 
 def _version_dir(version: int | str) -> str:
@@ -378,15 +422,70 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+def predict_main(argv: list[str]) -> Path:
+    """``coordnet predict``: render a checkpoint to a file (``coordnet.training.render``); returns the file."""
+    from coordnet.training.render import default_output, load_run, render, write_prediction
+
+    parser = argparse.ArgumentParser(
+        prog="coordnet predict", description="Render a trained run on its data's grid, at its training size or "
+        "another, to PNG (images, the source's bit depth), WAV (signals read from WAV) or .npy (anything).")
+    parser.add_argument("--ckpt_path", help="the checkpoint (default: <run>/checkpoints/last.ckpt of --config's run)")
+    parser.add_argument("--config", help="a run's config.yaml (runs/<name>/version_k/config.yaml); with --ckpt_path "
+                        "its model and data settings must be the checkpoint's")
+    parser.add_argument("--resolution", type=int, help="images: the longer side in pixels, aspect ratio kept")
+    parser.add_argument("--scale", type=float, help="images and signals: this many times the training size")
+    parser.add_argument("--num_samples", type=int, help="signals: the number of samples")
+    parser.add_argument("--sample_rate", type=float, help="signals read from WAV: the rate in Hz (same duration)")
+    parser.add_argument("--output", help="the file to write, .png, .wav or .npy (default: "
+                        "<run>/predictions/step<k>_<size>.<png|wav|npy>)")
+    parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
+    args = parser.parse_args(argv)
+    ckpt_path = _predict_checkpoint(args.ckpt_path, args.config)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model, data, step = load_run(ckpt_path, device)
+    shape = data.render_shape(args.resolution, args.scale, args.num_samples, args.sample_rate)
+    output = Path(args.output) if args.output else default_output(ckpt_path, data, shape, step)
+    write_prediction(data, render(model, data, shape), output, args.overwrite)
+    size = "×".join(map(str, shape)) if shape is not None else f"{data.coords.shape[0]} points"
+    print(f"coordnet: rendered step {step} of {ckpt_path} at {size} on {device}: {output}")
+    return output
+
+
+def _predict_checkpoint(ckpt_path: str | None, config: str | None) -> Path:
+    """The checkpoint ``coordnet predict`` renders: ``ckpt_path``, else the last.ckpt of ``config``'s run; with both,
+    the config's model and data settings are checked against the checkpoint's."""
+    if ckpt_path is None and config is None:
+        raise ValueError("coordnet predict: give --ckpt_path CHECKPOINT, or --config runs/<name>/version_k/config.yaml")
+    if ckpt_path is None:
+        path = Path(config).parent / "checkpoints" / "last.ckpt"
+        if not path.is_file():
+            raise FileNotFoundError(f"config '{config}': no checkpoint beside it ({path}); give --ckpt_path")
+        return path
+    if config is not None:
+        settings = yaml.load(Path(config).read_text(encoding="utf-8"), Loader=_StrictLoader)
+        differences = checkpoint_differences(read_checkpoint(Path(ckpt_path)), settings.get("model") or {},
+                                             settings.get("data"))
+        if differences:
+            listed = "; ".join(f"{key}: the checkpoint has {saved}, the config {asked}" for key, saved, asked in differences)
+            raise ValueError(f"ckpt_path '{ckpt_path}' and config '{config}' describe different runs: {listed}")
+    return Path(ckpt_path)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     warnings.showwarning = _show_note
     try:
         args, allow_imports = split_allow_imports(args)
-        if args and args[0] == "demo":
+        if not args or args[0] in ("-h", "--help"):
+            print(HELP)
+        elif args[0] == "demo":
             from coordnet.experiments.demo import main as demo_main
 
             demo_main(args[1:])
+        elif args[0] == "predict":
+            for path in config_files(args):
+                check_config_file(path)
+            predict_main(args[1:])
         else:
             for path in config_files(args):
                 check_config_file(path)

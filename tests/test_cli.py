@@ -159,19 +159,20 @@ IMAGE16 = ["--data.init_args.resolution", "16", "--data.init_args.image"]
 @pytest.mark.parametrize("override, out_features", [
     ([*IMAGE16, "deep.png"], 3),
     ([*IMAGE16, "palette.png"], 3),
-    ([*IMAGE16, "rgba.png"], 3),  # alpha dropped
+    ([*IMAGE16, "rgba.png"], 4),  # alpha fitted as a fourth channel
     ([*SIGNAL, "8bit.wav"], 1),
     ([*SIGNAL, "24bit.wav"], 1),
 ])
 def test_valid_inputs_of_unusual_kinds_train(tiny_config, odd_files, tmp_path, override, out_features):
     main(["fit", "--config", str(tiny_config), "--trainer.max_steps", "2", *override])
-    checkpoint = torch.load(tmp_path / "runs/tiny/version_0/checkpoints/last.ckpt", weights_only=False)
+    source = Path(override[-1]).stem  # the run is named after the config and the file it fits
+    checkpoint = torch.load(tmp_path / f"runs/tiny_{source}/version_0/checkpoints/last.ckpt")
     assert checkpoint["global_step"] == 2 and checkpoint["hyper_parameters"]["out_features"] == out_features
 
 
 def test_a_probe_larger_than_the_data_takes_every_training_point(tiny_config, tmp_path):
     main(["fit", "--config", str(tiny_config), "--trainer.max_steps", "2", "--data.init_args.resolution", "16",
           "--trainer.callbacks", NTK % "num_points: 5000, every_n_steps: 1, log_figure: false"])
-    checkpoint = torch.load(tmp_path / "runs/tiny/version_0/checkpoints/last.ckpt", weights_only=False)
+    checkpoint = torch.load(tmp_path / "runs/tiny/version_0/checkpoints/last.ckpt")
     (state,) = [v for k, v in checkpoint["callbacks"].items() if k.startswith("NTKSpectrumCallback")]
     assert state["probe_x"].shape == (16 * 16, 2) and [row["step"] for row in state["history"]] == [0, 1, 2]

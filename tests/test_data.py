@@ -41,13 +41,13 @@ def test_image_fourier_split_with_odd_size():
 
 
 @pytest.mark.parametrize("channels, dtype, expect_c", [
-    (1, np.uint8, 1), (3, np.uint8, 3), (4, np.uint8, 3), (1, np.uint16, 1), (3, np.uint16, 3), (4, np.uint16, 3),
+    (1, np.uint8, 1), (3, np.uint8, 3), (4, np.uint8, 4), (1, np.uint16, 1), (3, np.uint16, 3), (4, np.uint16, 4),
 ])
 def test_png_depths_and_channels(gradient_png, channels, dtype, expect_c):
     path, raw = gradient_png(channels, dtype)
     img = load_image(str(path))
     assert img.shape == (20, 30, expect_c) and img.dtype == np.float32
-    np.testing.assert_allclose(img[..., 0], raw[..., 0] / np.iinfo(dtype).max, atol=1e-6)  # all 16 bits kept
+    np.testing.assert_allclose(img, raw / np.iinfo(dtype).max, atol=1e-6)  # all 16 bits kept, alpha included
     assert img.max() == pytest.approx(1.0)
 
 

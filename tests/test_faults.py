@@ -203,7 +203,7 @@ def test_branching_from_an_older_checkpoint_starts_a_new_version(tiny_config, fi
     assert "is not the latest checkpoint" in capsys.readouterr().err
     assert file_digests(finished_run) == before  # the original run is as it was
     branch = finished_run.parent / "version_1"
-    assert torch.load(branch / "checkpoints/last.ckpt", weights_only=False)["global_step"] == 30
+    assert torch.load(branch / "checkpoints/last.ckpt")["global_step"] == 30
 
 
 def test_rerunning_a_resume_config_and_an_explicit_version(tiny_config, finished_run, capsys):
@@ -211,7 +211,7 @@ def test_rerunning_a_resume_config_and_an_explicit_version(tiny_config, finished
     main(["fit", "--config", str(tiny_config), "--ckpt_path", last, "--trainer.max_steps", "50"])
     main(["fit", "--config", str(finished_run / "config_resume_1.yaml"), "--trainer.max_steps", "60"])
     assert (finished_run / "config_resume_2.yaml").is_file()
-    assert torch.load(last, weights_only=False)["global_step"] == 60
+    assert torch.load(last)["global_step"] == 60
     with pytest.raises(SystemExit) as exit_info:
         main(["fit", "--config", str(tiny_config), "--trainer.logger.init_args.version", "0"])
     assert exit_info.value.code == 2
@@ -263,7 +263,7 @@ def test_divergence_never_replaces_a_good_checkpoint(tiny_config, tmp_path, caps
     checkpoints = tmp_path / "runs/tiny/version_0/checkpoints"
     assert sorted(p.name for p in checkpoints.iterdir()) == ["epoch=0-step=20.ckpt", "last.ckpt"]
     for path in checkpoints.iterdir():
-        state = torch.load(path, weights_only=False)
+        state = torch.load(path)
         assert state["global_step"] == 20 and all(torch.isfinite(t).all() for t in state["state_dict"].values())
 
 
@@ -332,14 +332,14 @@ def test_sigkill_during_checkpoint_writes_never_leaves_a_broken_last_ckpt(tiny_c
             killed.append(process.pid)
         finally:
             process.kill()
-        torch.load(last, weights_only=False)  # readable, whole
+        torch.load(last)  # readable, whole
         strays = [p.name for p in last.parent.iterdir() if not p.name.endswith(".ckpt")]
         assert all(name.startswith(".") and name.endswith(tuple(f".{pid}.tmp" for pid in killed))
                    for name in strays), strays
     assert len(killed) == 12
     # one more short run in the same directory removes the dead writer's temporaries
     subprocess.run(command[:-2] + ["--ckpt_path", str(last), "--trainer.max_steps",
-                                   str(torch.load(last, weights_only=False)["global_step"] + 1)], check=True,
+                                   str(torch.load(last)["global_step"] + 1)], check=True,
                    capture_output=True)
     assert all(p.name.endswith(".ckpt") for p in last.parent.iterdir())
 
@@ -374,15 +374,15 @@ def test_an_interrupted_fit_saves_its_step_and_resumes_bitwise(tiny_config, tmp_
     resume = last_line.split("resume with: ")[1]
     assert resume == ("coordnet fit --config runs/tiny/version_0/config.yaml --ckpt_path "
                       "runs/tiny/version_0/checkpoints/last.ckpt")
-    assert torch.load("runs/tiny/version_0/checkpoints/last.ckpt", weights_only=False)["global_step"] == step
+    assert torch.load("runs/tiny/version_0/checkpoints/last.ckpt")["global_step"] == step
 
     cli = [sys.executable, "-m", "coordnet.cli"]  # every run as the user runs it, in a process of its own
     subprocess.run(cli + resume.split()[1:], check=True, capture_output=True)
     subprocess.run(cli + ["fit", *config, "--trainer.logger.init_args.name", "uninterrupted"], check=True,
                    capture_output=True)
     assert sorted(p.name for p in Path("runs/tiny/version_0/checkpoints").iterdir()) == ["last.ckpt"]
-    resumed = torch.load("runs/tiny/version_0/checkpoints/last.ckpt", weights_only=False)
-    straight = torch.load("runs/uninterrupted/version_0/checkpoints/last.ckpt", weights_only=False)
+    resumed = torch.load("runs/tiny/version_0/checkpoints/last.ckpt")
+    straight = torch.load("runs/uninterrupted/version_0/checkpoints/last.ckpt")
     assert resumed["global_step"] == straight["global_step"] == 400
     a, b = resumed["state_dict"], straight["state_dict"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -88,7 +88,7 @@ def logged(run_dir: Path) -> dict[str, list]:
 
 
 def final_parameters(run_dir: Path) -> dict[str, torch.Tensor]:
-    return torch.load(run_dir / "checkpoints/last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    return torch.load(run_dir / "checkpoints/last.ckpt", map_location="cpu")["state_dict"]
 
 
 def assert_bitwise_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
@@ -158,7 +158,7 @@ def test_a_killed_run_resumed_from_last_ckpt_ends_bitwise_equal_with_continuous_
         assert process.wait(timeout=30) == -signal.SIGKILL
     finally:
         process.kill()
-    checkpoint_step = torch.load(run_dir / "checkpoints/last.ckpt", weights_only=False)["global_step"]
+    checkpoint_step = torch.load(run_dir / "checkpoints/last.ckpt")["global_step"]
     assert checkpoint_step == step - 10
     # the killed run logged past its checkpoint: the resumed one must not show those steps twice
     assert max(s for s, _ in logged(run_dir)["train/loss"]) > checkpoint_step
@@ -194,10 +194,10 @@ def test_a_huge_learning_rate_stops_at_the_step_and_keeps_the_last_good_checkpoi
     assert len(err) <= 2  # at most Lightning's "Seed set to …" before it: no traceback
     checkpoints = tmp_path / "runs/diverge/version_0/checkpoints"
     assert sorted(p.name for p in checkpoints.iterdir()) == ["epoch=0-step=20.ckpt", "last.ckpt"]
-    checkpoint = torch.load(checkpoints / "last.ckpt", weights_only=False)
+    checkpoint = torch.load(checkpoints / "last.ckpt")
     assert checkpoint["global_step"] == 20
     assert all(torch.isfinite(t).all() for t in checkpoint["state_dict"].values())
-    CoordNetModule.load_from_checkpoint(checkpoints / "last.ckpt", weights_only=False)  # it loads
+    CoordNetModule.load_from_checkpoint(checkpoints / "last.ckpt")  # it loads
 
 
 @pytest.mark.parametrize("at_step, message", [

@@ -139,7 +139,7 @@ def test_coordnet_fit_with_ddp_on_two_cpu_processes_logs_and_checkpoints_once(tm
     assert [e.step for e in accumulator.Scalars("train/loss")] == [1, 3, 5, 7, 9]
     assert read_history(run)["step"] == [0, 5, 10]  # NTK measured on rank zero only
     assert [p.name for p in (run / "checkpoints").iterdir()] == ["last.ckpt"]
-    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 10
+    assert torch.load(run / "checkpoints" / "last.ckpt")["global_step"] == 10
 
 
 def test_ntk_callback_measures_every_training_point_matrix_free(tmp_path):

@@ -80,8 +80,7 @@ def test_checkpoint_rebuilds_the_model_with_its_encoding(tmp_path):
     dm = ImageDataModule("camera", 8)
     module, trainer = fit(tmp_path, dm, steps=5, hidden=16, depth=2, activation="relu", init="he",
                           encoding=partial(FourierFeatures, num_features=8, sigma=2.0), reconstruction_every_n_steps=None)
-    # weights_only=False: the checkpoint holds the encoding's builder (a functools.partial)
-    loaded = CoordNetModule.load_from_checkpoint(f"{trainer.log_dir}/checkpoints/last.ckpt", weights_only=False)
+    loaded = CoordNetModule.load_from_checkpoint(f"{trainer.log_dir}/checkpoints/last.ckpt")
     x = torch.rand(10, 2)
     torch.testing.assert_close(predict(loaded.cpu(), x), predict(module.cpu(), x))
     assert loaded.output_offset.abs().sum() > 0  # the target-mean offset came back too
@@ -222,7 +221,7 @@ def test_a_checkpoint_from_automatic_optimisation_resumes_at_its_step(tmp_path):
     dm = ImageDataModule("camera", 8)
     trainer = make_trainer(str(tmp_path), max_steps=6, enable_progress_bar=False)
     trainer.fit(CoordNetModule(2, 1, 8, 1, "relu", "he", reconstruction_every_n_steps=None), dm)
-    checkpoint = torch.load(f"{trainer.log_dir}/checkpoints/last.ckpt", weights_only=False)
+    checkpoint = torch.load(f"{trainer.log_dir}/checkpoints/last.ckpt")
     loops = checkpoint["loops"]["fit_loop"]
     manual = loops["epoch_loop.manual_optimization.optim_step_progress"]
     loops["epoch_loop.automatic_optimization.optim_progress"]["optimizer"]["step"] = copy.deepcopy(manual)

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import math
 import warnings
+from pathlib import Path
 from typing import Any, Iterator, Literal
 
+import numpy as np
 import torch
 from pytorch_lightning import LightningDataModule
 from torch import Tensor
@@ -93,8 +95,23 @@ class BatchStream(IterableDataset):
             step += 1
 
 
+def refuse_sizes(data: "CoordDataModule", asked: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    """Raise a ValueError naming the first size in ``asked`` that is given but not ``allowed`` for ``data``, or that
+    is not a positive number."""
+    for key, value in asked.items():
+        if value is None:
+            continue
+        if key not in allowed:
+            kinds = " or ".join(f"--{k}" for k in allowed) or "no size (it renders its own points)"
+            raise ValueError(f"--{key}: {type(data).__name__} takes {kinds}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise ValueError(f"--{key}: expected a positive number, got {value!r}")
+
+
 class CoordDataModule(LightningDataModule):
-    """Base of the image, signal and memorisation data modules.
+    """The data, one of ImageDataModule, SignalDataModule, MemorizationDataModule (--data.help NAME lists its keys).
+
+    The base of the image, signal and memorisation data modules.
 
     Subclasses set ``in_features``, ``out_features`` and ``data_range`` in ``__init__`` (the CLI
     links them into the model) and implement ``_build`` and ``log_reconstruction``.
@@ -116,6 +133,9 @@ class CoordDataModule(LightningDataModule):
         check_seed("data.seed", seed)
         # the subclass's settings go into checkpoints, so a resume can be checked against them
         self.save_hyperparameters()
+        # so that CoordDataModule.load_from_checkpoint rebuilds the subclass, as for a checkpoint the CLI wrote
+        self.hparams.setdefault("_class_path", f"{type(self).__module__}.{type(self).__qualname__}")
+        self.hparams.setdefault("_instantiator", "pytorch_lightning.cli.instantiate_module")
         self.protocol, self.batch_size, self.seed = protocol, batch_size, seed
         self.coords = self.values = self.train_x = self.train_y = None
         self.test_x: Tensor | None = None
@@ -198,3 +218,36 @@ class CoordDataModule(LightningDataModule):
     def log_reconstruction(self, writer, prediction: Tensor, step: int) -> None:
         """Write the model's `prediction` on ``coords`` (N, O) to a TensorBoard ``SummaryWriter``."""
         raise NotImplementedError
+
+    # What ``coordnet predict`` renders: the data's grid at another size, written in the data's own format.
+
+    @property
+    def grid_shape(self) -> tuple[int, ...] | None:
+        """Shape of the grid ``coords`` form in row-major order (all points, both splits), or None if scattered."""
+        return None
+
+    def render_shape(self, resolution: int | None = None, scale: float | None = None, num_samples: int | None = None,
+                     sample_rate: float | None = None) -> tuple[int, ...] | None:
+        """The grid ``coordnet predict`` renders: ``grid_shape`` here, refusing any size asked for; images take a
+        ``resolution`` or ``scale``, signals a ``num_samples``, ``sample_rate`` or ``scale``."""
+        asked = {"resolution": resolution, "scale": scale, "num_samples": num_samples, "sample_rate": sample_rate}
+        refuse_sizes(self, asked, allowed=())
+        return self.grid_shape
+
+    def grid(self, shape: tuple[int, ...]) -> Tensor:
+        """Coordinates (Π shape, d) of a row-major grid of ``shape`` over the data's domain."""
+        raise ValueError(f"{type(self).__name__}: its points are scattered, not a grid; they can be predicted only "
+                         "where they are")
+
+    @property
+    def prediction_format(self) -> str:
+        """The file suffix ``coordnet predict`` writes by default."""
+        return ".npy"
+
+    def save_prediction(self, values: np.ndarray, path: Path) -> None:
+        """Write ``values`` (grid shape + (O,), or (N, O) for scattered points) to ``path``: ``.npy`` here;
+        subclasses add their formats (PNG, WAV)."""
+        if path.suffix.lower() != ".npy":
+            raise ValueError(f"output '{path}': {type(self).__name__} writes .npy, got {path.suffix or 'no suffix'}")
+        with open(path, "wb") as file:
+            np.save(file, values.astype(np.float32))

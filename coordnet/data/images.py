@@ -2,7 +2,8 @@
 
 Sources: a built-in name (images shipped inside scikit-image, so nothing is downloaded) or a path
 to any file imageio reads (PNG, JPEG, TIFF, …; 8- or 16-bit; grey, grey+alpha, RGB, RGBA, palette).
-Alpha channels are dropped.
+An alpha channel is fitted as one more channel (RGBA: 4 outputs, grey+alpha: 2), straight (not premultiplied),
+and a note says so; ``coordnet predict`` writes it back as the PNG's alpha.
 
 Protocols (``protocol``):
 - ``memorize``: train on every pixel; the metric is training PSNR (SIREN, FINER, WIRE).
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from coordnet.data.base import CoordDataModule, Protocol
+from coordnet.data.base import CoordDataModule, Protocol, refuse_sizes
 from coordnet.data.sources import check_size, resolve_source
 from coordnet.notes import note
 
@@ -89,8 +90,10 @@ def _pillow_mode(path: Path) -> str | None:
         return None
 
 
-def load_image(source: str) -> np.ndarray:
-    """Read ``source`` (a built-in name or a file path) as float32 (H, W, C) in [0, 1], C ∈ {1, 3}.
+def read_image(source: str) -> tuple[np.ndarray, int]:
+    """Read ``source`` (a built-in name or a file path) as (float32 (H, W, C) in [0, 1], bits per sample).
+
+    C is 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA); the bits are 16 for 16-bit files, else 8.
 
     Raises:
         FileNotFoundError: not a file and not a built-in name.
@@ -107,10 +110,18 @@ def load_image(source: str) -> np.ndarray:
         array = array[..., None]
     if array.ndim != 3 or array.shape[-1] not in (1, 2, 3, 4):
         raise ValueError(f"image {source!r}: expected a 2-D grey or RGB(A) image, got array shape {array.shape}")
-    array = array[..., :1] if array.shape[-1] == 2 else array[..., :3]  # drop alpha
     if min(array.shape[:2]) < 2:
         raise ValueError(f"image {source!r}: expected at least 2×2 pixels, got {array.shape[0]}×{array.shape[1]}")
-    return _to_unit_range(array, source)
+    if array.shape[-1] in (2, 4):
+        note(f"image {source!r}: its alpha channel is fitted as channel {array.shape[-1]} of {array.shape[-1]} "
+             "(straight alpha, not premultiplied)")
+    bits = 8 if array.dtype in (np.uint8, bool) else 16
+    return _to_unit_range(array, source), bits
+
+
+def load_image(source: str) -> np.ndarray:
+    """The pixels of ``read_image(source)``: float32 (H, W, C) in [0, 1]."""
+    return read_image(source)[0]
 
 
 def resize_image(image: np.ndarray, resolution: int | tuple[int, int] | None, source: str = "image") -> np.ndarray:
@@ -152,7 +163,8 @@ class ImageDataModule(CoordDataModule):
     Args:
         image: a built-in name (``camera``, ``astronaut``, … see ``BUILTIN_IMAGES``) or a file path.
         resolution: side of the square crop-and-resize, a (height, width) pair, or None (native size).
-        protocol: ``memorize`` or ``fourier`` (see the module docstring).
+        protocol: ``memorize`` (train and score on every pixel) or ``fourier`` (train on pixels [::2, ::2], test on
+            [1::2, 1::2]).
         batch_size: pixels per step, or None for the full training set each step.
         seed: seed of the random pixel batches.
     """
@@ -161,7 +173,8 @@ class ImageDataModule(CoordDataModule):
                  protocol: Protocol = "memorize", batch_size: int | None = None, seed: int = 0) -> None:
         super().__init__(protocol, batch_size, seed)
         self.image = image
-        self.pixels = resize_image(load_image(image), resolution, image)  # (H, W, C)
+        pixels, self.bit_depth = read_image(image)
+        self.pixels = resize_image(pixels, resolution, image)  # (H, W, C)
         self.height, self.width, self.out_features = self.pixels.shape
         self.in_features, self.data_range = 2, 1.0
 
@@ -183,4 +196,42 @@ class ImageDataModule(CoordDataModule):
         """Logs `reconstruction` as [target | prediction] side by side, clipped to [0, 1]."""
         pred = prediction.detach().clamp(0, 1).reshape(self.height, self.width, -1).cpu()
         target = self.values.reshape(self.height, self.width, -1).cpu()
-        writer.add_image("reconstruction", torch.cat([target, pred], dim=1), step, dataformats="HWC")
+        shown = torch.cat([target, pred], dim=1)
+        writer.add_image("reconstruction", shown[..., :1] if shown.shape[-1] == 2 else shown, step, dataformats="HWC")
+
+    @property
+    def grid_shape(self) -> tuple[int, int]:
+        return self.height, self.width
+
+    def render_shape(self, resolution: int | None = None, scale: float | None = None, num_samples: int | None = None,
+                     sample_rate: float | None = None) -> tuple[int, int]:
+        """(H', W') for ``coordnet predict``: the longer side ``resolution`` with the image's aspect ratio, or
+        ``scale`` × (H, W), or (H, W)."""
+        asked = {"resolution": resolution, "scale": scale, "num_samples": num_samples, "sample_rate": sample_rate}
+        refuse_sizes(self, asked, allowed=("resolution", "scale"))
+        if resolution is not None and scale is not None:
+            raise ValueError("--resolution and --scale: give one of them")
+        if resolution is not None:
+            scale = resolution / max(self.height, self.width)
+        if scale is None:
+            return self.height, self.width
+        return max(1, round(self.height * scale)), max(1, round(self.width * scale))
+
+    def grid(self, shape: tuple[int, ...]) -> Tensor:
+        return pixel_grid(*shape)
+
+    prediction_format = ".png"
+
+    def save_prediction(self, values: np.ndarray, path: Path) -> None:
+        """.png: clipped to [0, 1] and written with the source's bits (8 or 16) and channels (grey, grey + alpha,
+        RGB, RGBA); .npy: the raw (H, W, C) float32 values."""
+        if path.suffix.lower() != ".png":
+            return super().save_prediction(values, path)
+        import png
+
+        height, width, channels = values.shape
+        top = 2**self.bit_depth - 1
+        ints = np.round(np.clip(values, 0, 1) * top).astype(np.uint16 if self.bit_depth == 16 else np.uint8)
+        mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[channels] + f";{self.bit_depth}"
+        with open(path, "wb") as file:
+            png.from_array(ints.reshape(height, width * channels), mode).write(file)

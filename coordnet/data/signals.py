@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from coordnet.data.base import CoordDataModule, Protocol
+from coordnet.data.base import CoordDataModule, Protocol, refuse_sizes
 from coordnet.data.sources import check_size, resolve_source
 
 BUILTIN_SIGNALS = ("chirp", "sines", "square")
@@ -42,11 +42,12 @@ def synthetic_signal(name: str, num_samples: int) -> np.ndarray:
     return y.astype(np.float32)[:, None]
 
 
-def read_wav(path: Path, source: str) -> np.ndarray:
-    """PCM WAV → float32 (T, C) in [−1, 1]; the declared size is checked (``check_size``) before reading."""
+def read_wav(path: Path, source: str) -> tuple[np.ndarray, int]:
+    """PCM WAV → (float32 (T, C) in [−1, 1], sample rate in Hz); the declared size is checked (``check_size``)
+    before reading."""
     try:
         with wave.open(str(path), "rb") as f:
-            width, channels, frames = f.getsampwidth(), f.getnchannels(), f.getnframes()
+            width, channels, frames, rate = f.getsampwidth(), f.getnchannels(), f.getnframes(), f.getframerate()
             check_size("signal", source, (frames, channels))
             raw = f.readframes(frames)
     except (wave.Error, EOFError) as err:
@@ -65,7 +66,7 @@ def read_wav(path: Path, source: str) -> np.ndarray:
         data = (np.frombuffer(raw, "<i4") / 2**31).astype(np.float32)
     else:
         raise ValueError(f"signal {source!r}: unsupported WAV sample width {8 * width} bits")
-    return data[: len(data) // channels * channels].reshape(-1, channels)
+    return data[: len(data) // channels * channels].reshape(-1, channels), rate
 
 
 # Larger amplitudes make the squared error of a float32 fit overflow (float32's largest number is 3.4e38).
@@ -105,8 +106,9 @@ def read_npy(path: Path, source: str) -> np.ndarray:
     return data.astype(np.float32)
 
 
-def load_signal(source: str, num_samples: int = 4096) -> np.ndarray:
-    """Read ``source`` (a .wav or .npy path, or a built-in name) as float32 (T, C).
+def read_signal(source: str, num_samples: int = 4096) -> tuple[np.ndarray, int | None]:
+    """Read ``source`` (a .wav or .npy path, or a built-in name) as (float32 (T, C), the WAV's sample rate in Hz or
+    None for the others).
 
     Raises:
         FileNotFoundError: not a file and not a built-in name.
@@ -114,17 +116,23 @@ def load_signal(source: str, num_samples: int = 4096) -> np.ndarray:
             or more values than allowed.
     """
     path = resolve_source(source, "signal", BUILTIN_SIGNALS)
+    rate = None
     if path is None:
         data = synthetic_signal(source, num_samples)
     elif path.suffix.lower() == ".wav":
-        data = read_wav(path, source)
+        data, rate = read_wav(path, source)
     elif path.suffix.lower() == ".npy":
         data = read_npy(path, source)
     else:
         raise ValueError(f"signal {source!r}: expected a .wav or .npy file")
     if data.shape[0] < 2 or data.shape[1] == 0:
         raise ValueError(f"signal {source!r}: expected at least 2 samples, got shape {data.shape}")
-    return data  # finite: WAV samples and the built-ins always are, read_npy checks
+    return data, rate  # finite: WAV samples and the built-ins always are, read_npy checks
+
+
+def load_signal(source: str, num_samples: int = 4096) -> np.ndarray:
+    """The samples of ``read_signal(source, num_samples)``: float32 (T, C)."""
+    return read_signal(source, num_samples)[0]
 
 
 class SignalDataModule(CoordDataModule):
@@ -133,10 +141,12 @@ class SignalDataModule(CoordDataModule):
     Args:
         signal: ``chirp``, ``sines``, ``square``, or a path to a .wav or .npy file.
         num_samples: length T of a built-in signal.
-        protocol: ``memorize`` or ``fourier``.
+        protocol: ``memorize`` (train and score on every sample) or ``fourier`` (train on [::2], test on [1::2]).
         batch_size: samples per step, or None for the full training set.
         seed: seed of the random batches.
     """
+
+    WINDOW = 256  # samples in the reconstruction's zoomed panel
 
     def __init__(self, signal: str = "chirp", num_samples: int = 4096, protocol: Protocol = "memorize",
                  batch_size: int | None = None, seed: int = 0) -> None:
@@ -144,7 +154,7 @@ class SignalDataModule(CoordDataModule):
         if isinstance(num_samples, bool) or num_samples < 2:
             raise ValueError(f"num_samples must be an integer ≥ 2, got {num_samples!r}")
         self.signal = signal
-        self.samples = load_signal(signal, num_samples)
+        self.samples, self.sample_rate = read_signal(signal, num_samples)
         self.in_features, self.out_features = 1, self.samples.shape[1]
         self.data_range = float(self.samples.max() - self.samples.min()) or 1.0
 
@@ -161,19 +171,73 @@ class SignalDataModule(CoordDataModule):
         return (n,) if self.protocol == "memorize" else ((n + 1) // 2,)
 
     def log_reconstruction(self, writer, prediction: Tensor, step: int) -> None:
-        """Logs `reconstruction` as a figure: target and prediction against t, one panel per channel."""
+        """Logs `reconstruction` as a figure, one row per channel: the whole signal (target and prediction against
+        t), and beside it the ``WINDOW`` samples around the largest error, where single samples can be told apart."""
         from matplotlib.figure import Figure
 
         t = self.coords[:, 0].cpu().numpy()
         target, pred = self.values.cpu().numpy(), prediction.detach().cpu().numpy()
         channels = target.shape[1]
-        fig = Figure(figsize=(8, 2.2 * channels))
-        axes = fig.subplots(channels, 1, squeeze=False, sharex=True)
-        for c, ax in enumerate(axes[:, 0]):
-            ax.plot(t, target[:, c], lw=1, label="target")
-            ax.plot(t, pred[:, c], lw=1, ls="--", label="prediction")
-            ax.set_ylabel(f"channel {c}")
-        axes[0, 0].legend(loc="upper right")
+        worst = int(np.abs(pred - target).max(axis=1).argmax())
+        lo = min(max(worst - self.WINDOW // 2, 0), max(len(t) - self.WINDOW, 0))
+        window = slice(lo, min(lo + self.WINDOW, len(t)))
+        fig = Figure(figsize=(11, 2.4 * channels), layout="constrained")
+        axes = fig.subplots(channels, 2, squeeze=False, width_ratios=[2, 1])
+        for c in range(channels):
+            whole, zoom = axes[c]
+            whole.plot(t, target[:, c], lw=0.6, label="target")
+            whole.plot(t, pred[:, c], lw=0.6, alpha=0.8, label="prediction")
+            whole.axvspan(t[window][0], t[window][-1], color="0.85", zorder=0)
+            zoom.plot(t[window], target[window, c], lw=1, marker=".", ms=2, label="target")
+            zoom.plot(t[window], pred[window, c], lw=1, ls="--", label="prediction")
+            whole.set_ylabel(f"channel {c}")
+        axes[0, 0].set_title(f"all {len(t)} samples")
+        axes[0, 1].set_title(f"samples {lo}–{window.stop - 1}, around the largest error")
+        axes[0, 1].legend(loc="upper right", fontsize="small")
         axes[-1, 0].set_xlabel("t")
-        fig.tight_layout()
+        axes[-1, 1].set_xlabel("t")
         writer.add_figure("reconstruction", fig, step)
+
+    @property
+    def grid_shape(self) -> tuple[int]:
+        return (len(self.samples),)
+
+    def render_shape(self, resolution: int | None = None, scale: float | None = None, num_samples: int | None = None,
+                     sample_rate: float | None = None) -> tuple[int]:
+        """(T',) for ``coordnet predict``: ``num_samples``, or T scaled by ``scale`` or by ``sample_rate`` over the
+        WAV's rate (the same span of time, sampled more or less densely), or T."""
+        asked = {"resolution": resolution, "scale": scale, "num_samples": num_samples, "sample_rate": sample_rate}
+        refuse_sizes(self, asked, allowed=("num_samples", "sample_rate", "scale"))
+        if sum(v is not None for v in (scale, num_samples, sample_rate)) > 1:
+            raise ValueError("--num_samples, --sample_rate and --scale: give one of them")
+        if sample_rate is not None:
+            if self.sample_rate is None:
+                raise ValueError(f"--sample_rate: signal {self.signal!r} has no sample rate (not a WAV file); give "
+                                 "--num_samples or --scale")
+            scale = sample_rate / self.sample_rate
+        if num_samples is not None:
+            return (int(num_samples),)
+        return (max(2, round(len(self.samples) * scale)),) if scale is not None else self.grid_shape
+
+    def grid(self, shape: tuple[int, ...]) -> Tensor:
+        return torch.linspace(-1, 1, shape[0])[:, None]
+
+    @property
+    def prediction_format(self) -> str:
+        return ".wav" if self.sample_rate is not None else ".npy"
+
+    def save_prediction(self, values: np.ndarray, path: Path) -> None:
+        """.wav (for a WAV source): 16-bit PCM, clipped to [−1, 1], at the source's rate × T'/T, so it lasts as long
+        as the source; .npy: the raw (T', C) float32 values."""
+        if path.suffix.lower() != ".wav":
+            return super().save_prediction(values, path)
+        if self.sample_rate is None:
+            raise ValueError(f"output '{path}': signal {self.signal!r} is not a WAV file, so it has no sample rate; "
+                             "write .npy")
+        sample_rate = self.sample_rate * len(values) / len(self.samples)
+        ints = np.round(np.clip(values, -1, 1) * (2**15 - 1)).astype("<i2")
+        with wave.open(str(path), "wb") as file:
+            file.setnchannels(values.shape[1])
+            file.setsampwidth(2)
+            file.setframerate(round(sample_rate))
+            file.writeframes(ints.tobytes())

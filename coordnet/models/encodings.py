@@ -42,6 +42,7 @@ class FourierFeatures(Encoding):
         generator = torch.Generator().manual_seed(seed)
         self.register_buffer("B", sigma * torch.randn(num_features, in_features, generator=generator))
         self.in_features, self.out_features, self.sigma = in_features, 2 * num_features, sigma
+        self.num_features, self.seed = num_features, seed
 
     def forward(self, v: Tensor) -> Tensor:
         proj = 2 * math.pi * v @ self.B.T.to(v.dtype)  # (N, d) -> (N, m)
@@ -78,7 +79,7 @@ class PositionalEncoding(Encoding):
                 f"has no fractional digits left, and past k = 127 it overflows); at most {self.MAX_FREQUENCIES} "
                 "(NeRF uses 10)")
         self.register_buffer("freqs", math.pi * 2.0 ** torch.arange(num_frequencies, dtype=torch.float64))
-        self.in_features, self.include_input = in_features, include_input
+        self.in_features, self.include_input, self.num_frequencies = in_features, include_input, num_frequencies
         self.out_features = 2 * num_frequencies * in_features + (in_features if include_input else 0)
 
     def forward(self, v: Tensor) -> Tensor:

@@ -7,9 +7,10 @@ from coordnet.training.interrupts import InterruptCheckpoint, TrainingInterrupte
 from coordnet.training.ntk_callback import NTKSpectrumCallback
 from coordnet.training.module import CoordNetModule, predict, psnr
 from coordnet.training.runs import RunLogger
+from coordnet.training.summary import RunSummary
 from coordnet.training.trainer import CHECKPOINT_DEFAULTS, PROGRESS_BAR_DEFAULTS, TRAINER_DEFAULTS, make_trainer
 
 __all__ = ["CoordNetModule", "DivergenceGuard", "InterruptCheckpoint", "NTKSpectrumCallback", "ProgressBar",
-           "PSNRHistory", "ReconstructionLogger", "RunLogger", "SafeCheckpointIO", "TrainingDiverged",
+           "PSNRHistory", "ReconstructionLogger", "RunLogger", "RunSummary", "SafeCheckpointIO", "TrainingDiverged",
            "TrainingInterrupted", "make_trainer", "predict", "psnr",
            "CHECKPOINT_DEFAULTS", "PROGRESS_BAR_DEFAULTS", "TRAINER_DEFAULTS"]

@@ -42,7 +42,7 @@ def last_good_checkpoint(paths: Iterable[str | Path]) -> str:
     if not files:
         return "no checkpoint was saved before it"
     newest = max(files, key=lambda f: f.stat().st_mtime_ns)
-    saved_at = torch.load(newest, map_location="cpu", weights_only=False, mmap=True)["global_step"]
+    saved_at = torch.load(newest, map_location="cpu", weights_only=True, mmap=True)["global_step"]
     return f"last good checkpoint: {newest} (step {saved_at})"
 
 

@@ -24,14 +24,15 @@ import torch
 import torch.nn.functional as F
 from pytorch_lightning import Callback, LightningModule
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
-from torch import Tensor
+from torch import Tensor, nn
 
 from coordnet.data.base import CoordDataModule
 from coordnet.models import Activation, CoordMLP, Encoding
+from coordnet.models.config import init_config
 from coordnet.models.mlp import Init, Parametrization, check_coordinates, physical_memory
 from coordnet.ntk.empirical import find_mlp
 
-# The activation object is kept in the hyperparameters on purpose: load_from_checkpoint rebuilds from them.
+# The hyperparameters keep the activation's config, not the object (see CoordNetModule.__init__).
 warnings.filterwarnings("ignore", "Attribute 'activation' is an instance of `nn.Module`")
 # ModelCheckpoint warns that under manual optimisation a checkpoint holds the parameters after the step: so it
 # does under automatic optimisation too, and global_step counts that step (resuming is bitwise exact, tested).
@@ -60,21 +61,36 @@ def predict(model: torch.nn.Module, coords: Tensor, chunk_size: int = 65536) -> 
 
 
 class CoordNetModule(LightningModule):
-    """Fit a coordinate MLP with MSE. ``in_features``, ``out_features`` and ``data_range`` come from the
-    data module (the CLI links them); the rest builds the ``CoordMLP`` (see its docstring).
+    """Fit a coordinate MLP to a data module's points with the mean squared error.
+
+    ``in_features``, ``out_features`` and ``data_range`` come from the data module (the CLI links them); the
+    rest builds the ``CoordMLP`` (its docstring states the maths) and its optimiser.
 
     Args:
-        hidden, depth, activation, init, parametrization, bias, weight_var, bias_std,
-            first_layer_fan_in: passed to ``CoordMLP``.
-        encoding: builds the fixed input encoding from ``in_features`` (e.g. ``FourierFeatures``), or None.
+        in_features: coordinate dimension d (from the data: 2 for images, 1 for signals).
+        out_features: channels O of the signal (from the data: 1 grey, 3 RGB, 4 RGBA).
+        hidden: width of every hidden layer, or the list of widths ([4096]: one wide layer).
+        depth: number of hidden layers when hidden is one width.
+        activation: a name (sine, cos, relu, abs, abrelu, gaussian) or a class config such as {class_path: Cos,
+            init_args: {s: 5.0}}.
+        init: he N(0, 2/fan_in); standard N(0, weight_var/fan_in); eoc N(0, 1/((a²+b²)·fan_in)) for a·x + b·|x|;
+            siren U(±1/fan_in) first, U(±√(6/fan_in)/ω0) after.
+        parametrization: standard, or ntk (weights N(0, 1), the forward scaled by σ/√fan_in).
+        bias: whether the layers have biases.
+        encoding: a fixed input encoding built from in_features, e.g. {class_path: FourierFeatures, init_args:
+            {num_features: 256, sigma: 2.5}}, or null.
+        weight_var: β² of init standard.
+        bias_std: std of the biases at init (he, standard, eoc); the bias multiplier under parametrization ntk.
+        first_layer_fan_in: false drops the first layer's 1/fan_in (paper 2's first layer).
         lr: learning rate of the default optimiser, Adam.
-        optimizer: builds the optimiser from the parameters instead of Adam(lr).
-        lr_scheduler: builds a scheduler from the optimiser; stepped every training step.
-        reconstruction_every_n_steps: log the whole-grid reconstruction this often (None: never).
-        center_targets: set the output offset c to the mean training target when fitting starts.
-        gradient_clip_val: clip the gradient's global L2 norm to this before each step (None: no clipping).
-            It replaces the Trainer's ``gradient_clip_val``, which Lightning refuses because this module
-            takes its optimiser steps itself.
+        optimizer: a torch.optim class config to use instead of Adam(lr).
+        lr_scheduler: a torch.optim.lr_scheduler class config; stepped every training step.
+        data_range: peak-to-peak range R of the targets in PSNR = 10·log10(R²/MSE) (from the data).
+        reconstruction_every_n_steps: log the whole-grid reconstruction this often (null: never).
+        center_targets: set a fixed output offset to the mean training target when fitting starts.
+        gradient_clip_val: clip the gradient's global L2 norm to this before each step (null: no clipping);
+            use it instead of trainer.gradient_clip_val, which Lightning refuses because this module takes its
+            optimiser steps itself.
     """
 
     def __init__(
@@ -114,9 +130,20 @@ class CoordNetModule(LightningModule):
             in_features, out_features, hidden, depth, activation, init, parametrization, bias,
             encoding(in_features) if encoding is not None else None, weight_var, bias_std, first_layer_fan_in,
         )
+        self._keep_configs_in_hparams()
         self.data_range = data_range
         self.register_buffer("output_offset", torch.zeros(out_features))
         self.automatic_optimization = False  # training_step takes the optimiser step itself
+
+    def _keep_configs_in_hparams(self) -> None:
+        """Record the activation and encoding as ``{class_path, init_args}`` configs (the CLI already does), so
+        that checkpoints hold no pickled objects: ``torch.load``'s default ``weights_only=True`` reads them, and
+        ``load_from_checkpoint`` rebuilds both through jsonargparse, as for a CLI checkpoint."""
+        if isinstance(self.hparams.activation, nn.Module):
+            self.hparams.activation = init_config(self.model.activation)
+        if self.hparams.encoding is not None and not isinstance(self.hparams.encoding, dict):
+            self.hparams.encoding = init_config(self.model.encoding, skip=("in_features",))
+        self.hparams.setdefault("_instantiator", "pytorch_lightning.cli.instantiate_module")
 
     def __setattr__(self, name: str, value: object) -> None:
         # Lightning sets _current_fx_name around each of the ~30 hook calls of a step; nn.Module's checks
@@ -168,6 +195,12 @@ class CoordNetModule(LightningModule):
         work in a closure and more hook calls: ~5% of a 64² step on a CPU (docs/benchmarks.md)."""
         x, y = batch
         step = self.global_step  # optimiser steps taken before this one: the step train/* is logged at
+        loop = self.trainer.fit_loop.epoch_loop
+        if loop._batches_that_stepped != step:
+            # The logger's step counter. Lightning adds one to it when it restores a checkpoint written at the end of
+            # a fit, so an extended run would log at step s + 1 and skip the steps its log_every_n_steps asks for;
+            # here every batch takes exactly one optimiser step, so the two counts are equal.
+            loop._batches_that_stepped = step
         optimizer = self.optimizers()
         optimizer.zero_grad()
         loss = F.mse_loss(self(x), y)

@@ -10,6 +10,7 @@ were.
 
 from __future__ import annotations
 
+import pickle
 import re
 from pathlib import Path
 from typing import Any
@@ -70,8 +71,14 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         if file.read(4) != b"PK\x03\x04":
             raise ValueError(f"{name}: not a checkpoint (torch.save writes a zip archive; this file is not one)")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    except Exception as err:  # torch raises many types for "not a checkpoint": pickle, zip, EOF errors
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except pickle.UnpicklingError as err:
+        if "Weights only load failed" not in str(err):
+            raise ValueError(f"{name}: not a checkpoint torch can read ({err})") from None
+        unsupported = next((line.strip() for line in str(err).splitlines() if "Unsupported global" in line), "")
+        raise ValueError(f"{name}: it holds pickled Python objects ({unsupported}), which coordnet does not unpickle "
+                         "(torch.load's weights_only=True); checkpoints coordnet writes hold none") from None
+    except Exception as err:  # torch raises many types for "not a checkpoint": zip, EOF errors
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise ValueError(f"{name}: not a checkpoint torch can read, or cut short ({type(err).__name__}: "
                          f"{first_line[:160]})") from None
@@ -94,7 +101,8 @@ def _comparable(value: Any) -> Any:
     return None  # an object (e.g. from the Python API): no settings to compare it by
 
 
-def _show(value: Any) -> str:
+def show_setting(value: Any) -> str:
+    """A setting as one string: a class config as ``Sine(omega0=30.0)``, anything else as ``str``."""
     if isinstance(value, dict) and "class_path" in value:
         args = ", ".join(f"{k}={v}" for k, v in (value.get("init_args") or {}).items())
         return f"{value['class_path'].rsplit('.', 1)[-1]}({args})"
@@ -109,8 +117,21 @@ def setting_differences(saved: dict[str, Any], asked: dict[str, Any], prefix: st
             continue
         a, b = _comparable(saved[key]), _comparable(asked[key])
         if a is not None and b is not None and a != b:
-            out.append((f"{prefix}.{key}", _show(saved[key]), _show(asked[key])))
+            out.append((f"{prefix}.{key}", show_setting(saved[key]), show_setting(asked[key])))
     return sorted(out)
+
+
+def checkpoint_differences(checkpoint: dict, model: dict[str, Any], data: dict[str, Any] | None) -> list[tuple[str, str, str]]:
+    """(key, the checkpoint's value, the config's) for each model and data setting a config (its ``model:`` and
+    ``data:`` sections, as dicts) asks for differently from the checkpoint (data class first)."""
+    differences = setting_differences(checkpoint["hyper_parameters"], model, "model")
+    saved_data = checkpoint.get("datamodule_hyper_parameters")
+    if saved_data is not None and data is not None:
+        differences += setting_differences(saved_data, data.get("init_args", data), "data")
+        saved_class, asked_class = saved_data.get("_class_path", ""), data.get("class_path", "")
+        if saved_class and asked_class and saved_class.rsplit(".", 1)[-1] != asked_class.rsplit(".", 1)[-1]:
+            differences.insert(0, ("data", saved_class.rsplit(".", 1)[-1], asked_class.rsplit(".", 1)[-1]))
+    return differences
 
 
 def run_of_checkpoint(path: Path) -> Path | None:
@@ -128,7 +149,7 @@ def newer_checkpoint(path: Path, step: int) -> tuple[Path, int] | None:
         if other.resolve() == path.resolve():
             continue
         try:
-            other_step = torch.load(other, map_location="cpu", weights_only=False, mmap=True)["global_step"]
+            other_step = torch.load(other, map_location="cpu", weights_only=True, mmap=True)["global_step"]
         except Exception:  # an unreadable neighbour says nothing about which is latest
             continue
         if other_step > step and (latest is None or other_step > latest[1]):

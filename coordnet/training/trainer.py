@@ -5,7 +5,8 @@ so per-step overheads matter: no sanity validation, sparse logging and progress-
 Checkpoints: ``last.ckpt`` every 500 steps and at the end of training, for resuming, written atomically and
 never of non-finite parameters (``SafeCheckpointIO``). Always on: ``DivergenceGuard`` (a NaN or infinite loss
 stops training with ``TrainingDiverged`` and keeps the last good checkpoint) and ``InterruptCheckpoint`` (SIGINT
-or SIGTERM stops at the step's end with a checkpoint, raising ``TrainingInterrupted``).
+or SIGTERM stops at the step's end with a checkpoint, raising ``TrainingInterrupted``) and ``RunSummary`` (the
+run's settings and final metrics in TensorBoard's HParams tab).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from coordnet.training.checkpoint_io import with_safe_checkpoint_io
 from coordnet.training.divergence import DivergenceGuard
 from coordnet.training.interrupts import InterruptCheckpoint
 from coordnet.training.runs import RunLogger
+from coordnet.training.summary import RunSummary
 
 TRAINER_DEFAULTS: dict[str, Any] = {
     "max_steps": 1000,
@@ -40,7 +42,7 @@ def make_trainer(save_dir: str = "runs", name: str = "coordnet", **overrides: An
 
     ``overrides`` replace the defaults, except ``callbacks`` and ``plugins``, which are added to them.
     """
-    callbacks = [DivergenceGuard(), InterruptCheckpoint()]
+    callbacks = [DivergenceGuard(), InterruptCheckpoint(), RunSummary(verbose=False)]
     if overrides.get("enable_checkpointing", True):
         callbacks.append(ModelCheckpoint(**CHECKPOINT_DEFAULTS))
     if overrides.get("enable_progress_bar", True):
