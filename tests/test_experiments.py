@@ -197,3 +197,136 @@ def test_a_failed_job_keeps_the_others_and_says_which_failed(tmp_path):
     assert sorted(r["x"] for r in read_log(log, ("x",)).values()) == [0, 1, 2, 4, 5]
     with pytest.raises(ValueError, match="line 1: no \\['y'\\] settings; it was written by another sweep"):
         read_log(log, ("x", "y"))
+
+
+# -- where --quick runs write ----------------------------------------------------------------------------
+
+def test_quick_runs_write_to_their_own_folder_and_an_explicit_out_wins(tmp_path, monkeypatch):
+    from coordnet.experiments.reporting import experiment_args
+
+    def default_out(*argv: str) -> str:
+        monkeypatch.setattr(sys, "argv", ["study.py", *argv])
+        return experiment_args("A study.", "study", "small sizes", "~1 min", "~1 s").out
+
+    assert default_out() == "results/study"
+    assert default_out("--quick") == "results/study-quick"
+    assert default_out("--quick", "--out", "elsewhere") == "elsewhere"
+    # as a user runs a script: the full study's folder is not touched
+    result = subprocess.run([sys.executable, str(SCRIPTS / "p2_spectrum_bounds.py"), "--quick"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "results" / "p2_spectrum_bounds-quick" / "summary.md").is_file()
+    assert not (tmp_path / "results" / "p2_spectrum_bounds").exists()
+
+
+# -- figures a reader can read ---------------------------------------------------------------------------
+
+def drawn(fig):
+    """``fig`` drawn on an Agg canvas; the renderer, for window extents."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()
+    return fig.canvas.get_renderer()
+
+
+def assert_readable(fig) -> None:
+    """Every axes and figure title lies inside the figure and no two titles, nor two tick labels of one axis, come
+    within 2 pixels of each other (labels that touch read as one: "3×10²4×10²")."""
+    renderer = drawn(fig)
+    page = fig.bbox
+    padded = lambda text: text.get_window_extent(renderer).padded(1)  # noqa: E731
+    titles = [ax.title for ax in fig.axes if ax.get_title()] + [t for t in fig.texts if t.get_text()]
+    for t in titles:
+        box = t.get_window_extent(renderer)
+        assert page.x0 - 0.5 <= box.x0 and box.x1 <= page.x1 + 0.5 and box.y1 <= page.y1 + 0.5, \
+            f"title {t.get_text()!r} is cut off by the figure's edge"
+    for i, a in enumerate(titles):
+        for b in titles[i + 1:]:
+            assert not padded(a).overlaps(padded(b)), f"titles {a.get_text()!r} and {b.get_text()!r} overlap"
+    for ax in fig.axes:
+        frame = ax.get_window_extent(renderer)
+        for axis, lo, hi, centre in ((ax.xaxis, frame.x0, frame.x1, lambda b: (b.x0 + b.x1) / 2),
+                                     (ax.yaxis, frame.y0, frame.y1, lambda b: (b.y0 + b.y1) / 2)):
+            labels = [t for t in axis.get_ticklabels(which="both") if t.get_visible() and t.get_text()
+                      and lo - 1 <= centre(t.get_window_extent(renderer)) <= hi + 1]
+            for i, a in enumerate(labels):
+                for b in labels[i + 1:]:
+                    assert not padded(a).overlaps(padded(b)), \
+                        f"tick labels {a.get_text()!r} and {b.get_text()!r} overlap"
+
+
+def legend_labels(fig) -> list[str]:
+    """The entries of every legend in ``fig``: its figure-level legends and its axes' legends."""
+    legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    return [t.get_text() for legend in legends for t in legend.get_texts()]
+
+
+def test_spectrum_bounds_figure_titles_fit_and_one_legend_names_every_series():
+    from coordnet.experiments.paper2 import spectrum_bounds, spectrum_bounds_figure, spectrum_bounds_table
+
+    table = spectrum_bounds_table(spectrum_bounds(datasets=1, progress=False))  # the full run's n, l and Δ
+    fig = spectrum_bounds_figure(table)
+    assert_readable(fig)
+    assert len(fig.legends) == 1  # one legend for both panels, which share their series
+    labels = legend_labels(fig)
+    for delta, n in {(t["delta"], t["n"]) for t in table}:
+        assert any(f"Δ = {delta:g}" in label and f"n = {n}" in label for label in labels), (delta, n, labels)
+    assert any("Theorem 13" in label for label in labels)  # what the dashed lines are
+
+
+def test_finite_width_figure_tick_labels_do_not_collide():
+    from coordnet.experiments.paper2 import FINITE_WIDTH_ACTIVATIONS, finite_width_figure, finite_width_table
+
+    rows = [{"activation": a, "delta": d, "depth": depth, "width": w, "seed": 0,
+             "relative_error": 0.1 * depth ** 0.3 * (256 / w) ** 0.5 / d}
+            for a, d in FINITE_WIDTH_ACTIVATIONS.items() for depth in (3, 6, 12) for w in (256, 1024, 4096)]
+    assert_readable(finite_width_figure(finite_width_table(rows)))  # the full run's widths
+
+
+def convergence_records(resolution: int = 64, steps: int = 300, probe_points: int = 256) -> list[dict]:
+    """Made-up records with the full study's panels and variants (what ``convergence_figure`` reads)."""
+    from coordnet.experiments.convergence import default_variants
+
+    records = []
+    for image in ("camera", "astronaut"):
+        for protocol in ("memorize", "fourier"):
+            for i, v in enumerate(default_variants(resolution)):
+                t = np.arange(steps + 1)
+                records.append({"image": image, "protocol": protocol, "variant": v.name, "seed": 0,
+                                "resolution": resolution, "probe_points": probe_points,
+                                "curve_train_psnr": list(10 + (i + 1) * np.log1p(t)),
+                                "curve_test": [(int(s), 10.0 + i + s / 100) for s in t[25::25]],
+                                "curve_ntk_step": list(range(0, steps + 1, 50)),
+                                "curve_kappa": [10.0 ** (1 + i) for _ in range(0, steps + 1, 50)]})
+    return records
+
+
+def test_convergence_figure_has_one_legend_for_all_panels_and_the_float64_floor_on_every_kappa_panel():
+    from coordnet.experiments.convergence import convergence_figure
+
+    records = convergence_records()
+    fig = convergence_figure(records)
+    assert_readable(fig)
+    assert len(fig.legends) == 1 and not any(ax.get_legend() for ax in fig.axes)
+    assert set(legend_labels(fig)) >= {r["variant"] for r in records}
+    kappa_axes = [ax for ax in fig.axes if ax.get_ylabel().startswith("κ")]
+    assert len(kappa_axes) == 4
+    floor = 1 / (256 * np.finfo(np.float64).eps)  # κ of a 256-point kernel whose λ_min sits at the floor
+    for ax in kappa_axes:
+        lines = [line for line in ax.get_lines() if line.get_label().startswith("float64 floor")]
+        assert len(lines) == 1 and np.allclose(lines[0].get_ydata(), floor)
+    assert any(label.startswith("float64 floor") for label in legend_labels(fig))
+
+
+def test_memorization_figure_legend_lists_every_activation_and_both_optimizers(tmp_path):
+    from coordnet.experiments.memorization import default_activations, memorization_figures, sweep
+
+    specs = default_activations()
+    records = sweep(specs, ("gaussian", "grid"), 16, (1.0, 8.0), ("gd", "adam"), 20, 1, tmp_path / "runs.jsonl",
+                    dim=4, progress=False)
+    fig = memorization_figures(records, 16)
+    assert_readable(fig)
+    assert len(fig.legends) == 1 and not any(ax.get_legend() for ax in fig.axes)
+    labels = legend_labels(fig)
+    assert set(labels) >= {s.name for s in specs}
+    assert any(label.startswith("GD") for label in labels) and any(label.startswith("Adam") for label in labels)

@@ -27,6 +27,8 @@ from matplotlib.figure import Figure
 from coordnet.experiments.config_runs import CONFIG_DIR, fit_config
 from coordnet.experiments.reporting import markdown_table
 from coordnet.ntk.history import read_history
+from coordnet.ntk.plots import draw_kappa_floor
+from coordnet.ntk.spectrum import numerical_floor
 from coordnet.tables import read_csv_columns
 from coordnet.training import PSNRHistory
 
@@ -100,7 +102,8 @@ def convergence_run(job: dict) -> dict:
                  "--seed_everything", str(job["seed"]), "--trainer.max_steps", str(job["steps"]),
                  "--trainer.val_check_interval", str(job["eval_every"]), "--trainer.callbacks", json.dumps(callbacks),
                  "--trainer.logger.init_args.save_dir", job["save_dir"],
-                 "--trainer.logger.init_args.name", run_name(job), "--progress_bar.refresh_rate", "0"]
+                 "--trainer.logger.init_args.name", run_name(job), "--progress_bar.refresh_rate", "0",
+                 "--summary.verbose", "false"]  # the sweep's own bar reports progress, not a line per run
     if job["hidden"] is not None:
         overrides += ["--model.hidden", str(job["hidden"])]
     trainer, wall = fit_config(CONFIG_DIR / job["config"], overrides)
@@ -201,7 +204,8 @@ def rank_correlations(records: list[dict]) -> list[list]:
 def convergence_figure(records: list[dict]) -> Figure:
     """Top row: PSNR against step, mean over seeds, per (image, protocol) — train PSNR under ``memorize``,
     test PSNR (markers at the validations) under ``fourier``. Bottom row: κ of the probe NTK against step
-    (geometric mean over seeds)."""
+    (geometric mean over seeds) and its float64 floor 1/(N·eps), N the probe size (every run has more training
+    pixels than that). One legend below the panels, which all share its series."""
     panels = list(dict.fromkeys((r["image"], r["protocol"]) for r in records))
     variants = list(dict.fromkeys(r["variant"] for r in records))
     fig = Figure(figsize=(4.5 * len(panels), 8), layout="constrained")
@@ -226,8 +230,10 @@ def convergence_figure(records: list[dict]) -> Figure:
         axes[0, col].set(title=f"{image}, {protocol} ({size})", xlabel="step", ylabel=f"{which} PSNR (dB)")
         for target in PSNR_TARGETS:
             axes[0, col].axhline(target, color="0.8", lw=0.6, zorder=0)
+        draw_kappa_floor(axes[1, col], 1 / numerical_floor(first["probe_points"], 1.0))
         axes[1, col].set(yscale="log", xlabel="step", ylabel=f"κ of the NTK on {first['probe_points']} pixels")
-    axes[0, 0].legend(fontsize=7, ncol=2)
+    entries = {label: handle for ax in axes.flat for handle, label in zip(*ax.get_legend_handles_labels())}
+    fig.legend(entries.values(), entries.keys(), loc="outside lower center", ncol=len(entries), fontsize=9)
     return fig
 
 

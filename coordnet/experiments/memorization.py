@@ -24,11 +24,11 @@ from typing import Callable
 
 import torch
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
+from matplotlib.lines import Line2D
 from torch import Tensor
 
 from coordnet.data import MemorizationDataModule
-from coordnet.experiments.reporting import markdown_table
+from coordnet.experiments.reporting import markdown_table, ticks_at
 from coordnet.experiments.sweeps import run_sweep
 from coordnet.models import AbsLinear, Activation, CoordMLP, Cos, ReLU, Sine
 from coordnet.ntk import empirical_ntk, spectrum
@@ -182,42 +182,45 @@ def rank_correlations(records: list[dict], steps: int) -> list[list]:
 
 
 def memorization_figures(records: list[dict], num_points: int) -> Figure:
-    """Top: relative loss against step at the widest width, GD actual (solid) and linearised (dashed).
-    Bottom: steps to relative loss 1e-2 against width/N (GD solid, Adam dashed; the cap drawn as the top)."""
+    """Top: relative loss against step at the widest width, GD actual (solid) and linearised at K₀ (dotted).
+    Bottom: steps to relative loss 1e-2 against width/N (GD solid, Adam dashed; the cap drawn as the top).
+    Colour is the activation; one legend below the panels names the colours and the line styles."""
     inputs = sorted({r["inputs"] for r in records})
     names = list(dict.fromkeys(r["activation"] for r in records))
     widest = max(r["width"] for r in records)
-    fig = Figure(figsize=(6 * len(inputs), 9))
+    fig = Figure(figsize=(6 * len(inputs), 9.5), layout="constrained")
     axes = fig.subplots(2, len(inputs), squeeze=False)
     for col, inp in enumerate(inputs):
         ax = axes[0, col]
         for i, name in enumerate(names):
             for r in records:
                 if (r["inputs"], r["activation"], r["width"], r["optimizer"], r["seed"]) == (inp, name, widest, "gd", 0):
-                    ax.plot(r["curve"], color=f"C{i}", lw=1.2, label=name)
-                    ax.plot(r["predicted"], color=f"C{i}", lw=0.8, ls="--")
+                    ax.plot(r["curve"], color=f"C{i}", lw=1.2)
+                    ax.plot(r["predicted"], color=f"C{i}", lw=1, ls=":")
         ax.set_xscale("symlog", linthresh=1)
-        ax.set(yscale="log", xlabel="GD step (η = 1/λ_max(K₀))", ylabel="relative loss", xlim=(0, None),
-               title=f"{inp}, N = {num_points}, m = {widest}: GD (solid), linearised (dashed)", ylim=(1e-6, 2))
-        ax.legend(fontsize=7, ncol=2)
+        ax.set(yscale="log", xlabel="GD step", ylabel="relative loss", xlim=(0, None), ylim=(1e-6, 2),
+               title=f"{inp} inputs: GD at width m = {widest}")
         ax = axes[1, col]
+        cap = max(r["steps_run"] for r in records) + 1
         for i, name in enumerate(names):
             for opt, ls in (("gd", "-"), ("adam", "--")):
                 mine = sorted((r for r in records if (r["inputs"], r["activation"], r["optimizer"], r["seed"]) ==
                                (inp, name, opt, 0)), key=lambda r: r["width"])
-                if mine:
-                    cap = max(r["steps_run"] for r in records) + 1
-                    ax.plot([r["width_ratio"] for r in mine],
-                            [r["steps_to_0.01"] if r["steps_to_0.01"] is not None else cap for r in mine],
-                            marker="o", ms=3, ls=ls, color=f"C{i}", label=f"{name} ({opt})" if opt == "gd" else None)
+                ax.plot([r["width_ratio"] for r in mine],
+                        [r["steps_to_0.01"] if r["steps_to_0.01"] is not None else cap for r in mine],
+                        marker="o", ms=3, ls=ls, color=f"C{i}")
         ratios = sorted({r["width_ratio"] for r in records})
         ax.set(xscale="log", yscale="log", xlabel="width / N", ylabel="steps to relative loss 1e-2 (top = never)",
-               title=f"{inp}: GD solid, Adam dashed")
-        ax.set_xticks(ratios, [f"{v:g}" for v in ratios])
-        ax.xaxis.set_minor_formatter(NullFormatter())
+               title=f"{inp} inputs: steps to 1e-2")
+        ticks_at(ax.xaxis, ratios)
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
+    adam_lr = records[0]["adam_lr"]
+    handles = [Line2D([], [], color=f"C{i}", lw=2, label=name) for i, name in enumerate(names)]
+    handles += [Line2D([], [], color="k", lw=1.2, label="GD, η = 1/λ_max(K₀)"),
+                Line2D([], [], color="k", lw=1, ls=":", label="GD linearised at K₀ (top)"),
+                Line2D([], [], color="k", lw=1, ls="--", marker="o", ms=3, label=f"Adam, lr {adam_lr:g} (bottom)")]
+    fig.legend(handles=handles, loc="outside lower center", ncol=math.ceil(len(handles) / 2), fontsize=9)
+    fig.suptitle(f"Memorising N = {num_points} random targets, one hidden layer")
     return fig
 
 

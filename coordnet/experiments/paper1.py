@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
 from coordnet.experiments.paper_data import P1_MIN_EIG, P1_NS
-from coordnet.experiments.reporting import markdown_table
+from coordnet.experiments.reporting import markdown_table, ticks_at
 from coordnet.models import Activation, CoordMLP, Cos
 from coordnet.ntk import Spectrum, empirical_ntk, spectrum
 
@@ -190,8 +190,9 @@ def width_exponents(rows: list[dict]) -> list[dict]:
 
 
 def width_scaling_figure(rows: list[dict], exponents: list[dict], num_points: int) -> Figure:
-    """λ_min against n1 (every seed as a dot, the fit as a line), one colour per activation."""
-    fig = Figure(figsize=(6.5, 4.5))
+    """λ_min against n1 (every seed as a dot, the fit as a line), one colour per activation; the legend below the
+    axes, where it hides no points."""
+    fig = Figure(figsize=(6.5, 5), layout="constrained")
     ax = fig.subplots()
     for i, e in enumerate(exponents):
         mine = [r for r in rows if r["activation"] == e["activation"]]
@@ -203,9 +204,9 @@ def width_scaling_figure(rows: list[dict], exponents: list[dict], num_points: in
                 label=f"{e['activation']}: n1^{e['exponent']:.2f} [{e['ci_low']:.2f}, {e['ci_high']:.2f}]")
     ax.set(xscale="log", yscale="log", xlabel="n1 (width of the wide layer)", ylabel="λ_min(J Jᵀ)",
            title=f"N = {num_points}: paper 1 claims n1^1.5 (cos) and n1^1 (ReLU)")
+    ticks_at(ax.xaxis, sorted({r["n1"] for r in rows}))
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    fig.legend(loc="outside lower center", ncol=2, fontsize=8)
     return fig
 
 

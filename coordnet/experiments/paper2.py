@@ -16,11 +16,11 @@ import statistics
 
 import torch
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
+from matplotlib.lines import Line2D
 from tqdm.auto import tqdm
 
 from coordnet.experiments.paper_data import P2_DEPTHS, P2_KAPPA, P2_PAIRS
-from coordnet.experiments.reporting import markdown_table
+from coordnet.experiments.reporting import markdown_table, ticks_at
 from coordnet.models import AbsLinear, CoordMLP
 from coordnet.ntk import empirical_ntk
 from coordnet.ntk.analytic import eoc_ntk, eoc_ntk_by_depth
@@ -74,10 +74,8 @@ def condition_vs_depth_figure(rows: list[dict], num_points: int) -> Figure:
     ax.set(xscale="log", yscale="log", xlabel="depth l (weight matrices)", ylabel="mean κ(K∞)",
            title=f"EOC NTK condition number, n = {num_points} points on the sphere")
     depths = sorted({r["depth"] for r in rows})
-    ax.set_xticks([d for d in P2_DEPTHS if d <= depths[-1]], [str(d) for d in P2_DEPTHS if d <= depths[-1]])
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_yticks([10, 15, 20, 30, 50, 100], ["10", "15", "20", "30", "50", "100"])
-    ax.yaxis.set_minor_formatter(NullFormatter())
+    ticks_at(ax.xaxis, [d for d in P2_DEPTHS if d <= depths[-1]])
+    ticks_at(ax.yaxis, [10, 15, 20, 30, 50, 100])
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     return fig
@@ -141,6 +139,8 @@ def finite_width_table(rows: list[dict]) -> list[dict]:
 
 
 def finite_width_figure(table: list[dict]) -> Figure:
+    """Mean relative error of the empirical NTK against the width, one colour per depth, |x| solid and ReLU dashed,
+    with an m^(−1/2) guide through the first point; x ticks at the measured widths."""
     fig = Figure(figsize=(6.5, 4.3))
     ax = fig.subplots()
     styles = {name: ls for name, ls in zip(FINITE_WIDTH_ACTIVATIONS, ("-", "--"))}
@@ -154,6 +154,7 @@ def finite_width_figure(table: list[dict]) -> Figure:
             ls=":", label="∝ m^(−1/2)")
     ax.set(xscale="log", yscale="log", xlabel="width m", ylabel="‖K_m − K∞‖_F / ‖K∞‖_F",
            title="Empirical EOC NTK (JJᵀ/n) against paper 2's closed form")
+    ticks_at(ax.xaxis, widths)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
@@ -235,21 +236,26 @@ def spectrum_bounds_table(rows: list[dict]) -> list[dict]:
 
 
 def spectrum_bounds_figure(table: list[dict]) -> Figure:
+    """λ_max (left) and the bulk mean (right) of K∞/n against depth, measured (solid) and Theorem 13's leading term
+    (dashed), one colour per (Δ, n); one legend beside the panels, which share their series."""
     deltas = sorted({t["delta"] for t in table})
-    fig = Figure(figsize=(11, 4))
+    fig = Figure(figsize=(11, 4.3), layout="constrained")
     axes = fig.subplots(1, 2)
     for ax, (quantity, predicted, label) in zip(axes, (("lambda_max", "lambda_max_predicted", "λ_max"),
                                                       ("bulk_mean", "bulk_predicted", "mean of λ_2 … λ_n"))):
         for i, (delta, n) in enumerate((d, n) for d in deltas for n in sorted({t["n"] for t in table})):
             mine = [t for t in table if t["delta"] == delta and t["n"] == n]
             ax.plot([t["depth"] for t in mine], [t[quantity] for t in mine], "o-", color=f"C{i}", ms=4,
-                    label=f"Δ = {delta:g}, n = {n}: measured")
+                    label=f"Δ = {delta:g}, n = {n}")
             ax.plot([t["depth"] for t in mine], [t[predicted] for t in mine], "--", color=f"C{i}", lw=0.8)
-        ax.set(xscale="log", yscale="log", xlabel="depth l", ylabel=label,
-               title=f"{label} of K∞/n (solid) and Theorem 13's leading term (dashed)")
+        ax.set(xscale="log", yscale="log", xlabel="depth l", ylabel=label, title=label)
+        ticks_at(ax.xaxis, sorted({t["depth"] for t in table}))
         ax.grid(alpha=0.3, which="both")
-    axes[0].legend(fontsize=6, ncol=2)
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    handles += [Line2D([], [], color="k", marker="o", ms=4), Line2D([], [], color="k", ls="--", lw=0.8)]
+    labels += ["measured", "Theorem 13's leading term"]
+    fig.legend(handles, labels, loc="outside right center", fontsize=8)
+    fig.suptitle("Spectrum of the EOC NTK K∞/n: measured against Theorem 13")
     return fig
 
 

@@ -1,4 +1,5 @@
-"""What every reproduction writes: ``results/<name>/`` with a CSV of every measured point, a PNG, summary.md."""
+"""What every reproduction writes: ``results/<name>/`` (``results/<name>-quick/`` under --quick) with a CSV of every
+measured point, a PNG, summary.md."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import argparse
 from pathlib import Path
 from typing import Callable, Sequence
 
+from matplotlib.axis import Axis
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from coordnet.tables import write_csv
 
@@ -17,7 +20,8 @@ def experiment_args(doc: str, name: str, quick_help: str, full_time: str, quick_
     """The command line every experiment script shares, parsed; prints the run's expected time first.
 
     Options: ``--quick`` (``quick_help``), ``--seeds`` (when ``seeds`` is a default), ``--figure-copy PATH``
-    (also save the figure there: docs/<name>.png for the README), ``--out`` (default results/<name>), and
+    (also save the figure there: docs/<name>.png for the README), ``--out`` (default results/<name>, and
+    results/<name>-quick under ``--quick``, so that a quick run never overwrites the full study's results), and
     whatever ``add_arguments`` adds. ``full_time``/``quick_time``: measured on a 2-core CPU.
     """
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
@@ -27,11 +31,20 @@ def experiment_args(doc: str, name: str, quick_help: str, full_time: str, quick_
     if seeds is not None:
         parser.add_argument("--seeds", type=int, default=seeds, help=f"seeds per point (default: {seeds})")
     parser.add_argument("--figure-copy", help=f"also save the figure here (docs/{name}.png for the README)")
-    parser.add_argument("--out", default=f"results/{name}", help=f"output directory (default: results/{name})")
+    parser.add_argument("--out", help=f"output directory (default: results/{name}, with --quick results/{name}-quick)")
     args = parser.parse_args()
+    if args.out is None:
+        args.out = f"results/{name}-quick" if args.quick else f"results/{name}"
     mode, expected = ("--quick", quick_time) if args.quick else ("full run", full_time)
     print(f"{name} ({mode}): expected {expected} on a 2-core CPU", flush=True)
     return args
+
+
+def ticks_at(axis: Axis, values: Sequence[float]) -> None:
+    """Ticks of a log-scale ``axis`` at ``values`` only, labelled as plain numbers: a few measured sizes read
+    better than matplotlib's 2×10² … 9×10² minor labels, which collide where decades are narrow."""
+    axis.set_ticks(values, [f"{v:g}" for v in values])
+    axis.set_minor_formatter(NullFormatter())
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:

@@ -47,12 +47,18 @@ def spectrum_figure(eigenvalues: Tensor, floor: float, title: str = "",
     return fig
 
 
+def draw_kappa_floor(ax, ceiling: float) -> None:
+    """The float64 floor of κ, dotted across ``ax``: ``ceiling`` = 1/(n·eps), the κ = λ_max/(n·eps·λ_max) of an n × n
+    kernel whose λ_min sits at the numerical floor; a κ drawn there is only a lower bound."""
+    ax.axhline(ceiling, color="0.5", ls=":", lw=1, label="float64 floor 1/(n·eps)")
+
+
 def history_figure(histories: dict[str, dict[str, list[float]]],
                    quantities: Sequence[str] = ("lambda_min", "condition_number"), title: str = "") -> Figure:
     """One panel per quantity, one line per run: ``histories`` maps a run's label to ``read_history``'s columns.
 
     Where a run's λ_min sat at the numerical floor (its ``floor`` column), the λ_min and condition-number
-    points are drawn hollow: there λ_min is only an upper bound and κ a lower bound, 1/(n·eps) (dotted).
+    points are drawn hollow: there λ_min is only an upper bound and κ a lower bound, 1/(n·eps) (``draw_kappa_floor``).
     """
     fig = Figure(figsize=(5 * len(quantities), 3.8))
     axes = fig.subplots(1, len(quantities), squeeze=False)[0]
@@ -76,8 +82,7 @@ def history_figure(histories: dict[str, dict[str, list[float]]],
                                                                          f"({bound} bound)")
             if quantity == "condition_number":
                 columns = next(iter(histories.values()))
-                ceiling = columns["lambda_max"][0] / columns["floor"][0]  # 1 / (n·eps)
-                ax.axhline(ceiling, color="0.5", ls=":", lw=1, label="1/(n·eps): κ of a kernel at the floor")
+                draw_kappa_floor(ax, columns["lambda_max"][0] / columns["floor"][0])
         ax.set(xlabel="optimiser step", ylabel=LABELS.get(quantity, quantity),
                yscale="log" if quantity in LOG_SCALE else "linear")
         ax.grid(alpha=0.3, which="both")
