@@ -296,18 +296,24 @@ def run_cli(args: list[str] | None = None, run: bool = True, allow_imports: Sequ
         "callbacks": [DivergenceGuard(), InterruptCheckpoint()],
     }
     set_import_policy(allow_imports)
-    return CoordNetCLI(
-        CoordNetModule,
-        CoordDataModule,
-        subclass_mode_data=True,
-        trainer_defaults=defaults,
-        seed_everything_default=0,
-        auto_configure_optimizers=False,
-        # parse errors raise (and main() prints one line) instead of jsonargparse's 100-line usage dump
-        parser_kwargs={"exit_on_error": False} | {name: {"exit_on_error": False} for name in SUBCOMMANDS},
-        args=args,
-        run=run,
-    )
+    argv = sys.argv
+    if args is not None:  # a script's own options in sys.argv are not the CLI's (LightningCLI warns about both)
+        sys.argv = argv[:1]
+    try:
+        return CoordNetCLI(
+            CoordNetModule,
+            CoordDataModule,
+            subclass_mode_data=True,
+            trainer_defaults=defaults,
+            seed_everything_default=0,
+            auto_configure_optimizers=False,
+            # parse errors raise (and main() prints one line) instead of jsonargparse's 100-line usage dump
+            parser_kwargs={"exit_on_error": False} | {name: {"exit_on_error": False} for name in SUBCOMMANDS},
+            args=args,
+            run=run,
+        )
+    finally:
+        sys.argv = argv
 
 
 def _type_name(text: str) -> str:
