@@ -58,8 +58,8 @@ from coordnet.training import (CHECKPOINT_DEFAULTS, PROGRESS_BAR_DEFAULTS, TRAIN
                                DivergenceGuard, InterruptCheckpoint, ProgressBar, RunSummary, TrainingDiverged,
                                TrainingInterrupted)
 from coordnet.training.checkpoint_io import with_safe_checkpoint_io
-from coordnet.training.runs import (checkpoint_differences, claim_version, newer_checkpoint, read_checkpoint,
-                                    run_of_checkpoint)
+from coordnet.training.runs import (checkpoint_differences, claim_version, imported_class, newer_checkpoint,
+                                    read_checkpoint, run_of_checkpoint)
 
 
 DEFAULT_RUN_NAME = "coordnet"
@@ -228,9 +228,8 @@ def run_name(config) -> str:
         return DEFAULT_RUN_NAME
     data = config.data.as_dict() if config.get("data") is not None else {}
     asked = data.get("init_args") or {}
-    module, _, name = str(data.get("class_path", "")).rpartition(".")
-    data_class = getattr(sys.modules.get(module), name, None)
-    defaults = inspect.signature(data_class).parameters if isinstance(data_class, type) else {}
+    data_class = imported_class(str(data.get("class_path", "")), CoordDataModule)
+    defaults = inspect.signature(data_class).parameters if data_class is not None else {}
     for key in ("image", "signal"):
         if asked.get(key) is None:
             continue

@@ -12,7 +12,8 @@ from pytorch_lightning import Callback, LightningModule, Trainer, seed_everythin
 
 from coordnet.data import ImageDataModule
 from coordnet.models import Activation, ReLU, Sine
-from coordnet.training import CoordNetModule, make_trainer, predict, psnr
+from coordnet.training import CoordNetModule, make_trainer
+from coordnet.training.module import prediction_psnr
 
 
 @dataclass
@@ -44,8 +45,7 @@ class PSNRRecorder(Callback):
         self.step_ends.append(time.perf_counter())
         if trainer.global_step in self.at_steps:
             dm = trainer.datamodule
-            mse = ((predict(pl_module, dm.train_x) - dm.train_y) ** 2).mean()
-            self.psnr[trainer.global_step] = psnr(mse, dm.data_range).item()
+            self.psnr[trainer.global_step] = prediction_psnr(pl_module, dm.train_x, dm.train_y, dm.data_range)
             self.step_ends[-1] = time.perf_counter()  # do not count the evaluation as training time
 
     def step_time(self, skip: int = 5) -> float:

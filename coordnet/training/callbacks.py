@@ -13,7 +13,7 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from coordnet.data.base import CoordDataModule
 from coordnet.tables import write_csv
-from coordnet.training.module import predict, psnr
+from coordnet.training.module import predict, prediction_psnr, psnr
 
 
 class ProgressBar(TQDMProgressBar):
@@ -119,11 +119,11 @@ class PSNRHistory(Callback):
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         data = trainer.datamodule
-        fit_psnr = lambda x, y: psnr(((predict(pl_module, x) - y) ** 2).mean(), pl_module.data_range).item()  # noqa: E731
-        final = {"step": trainer.global_step, "seconds": self._seconds,
-                 "train_psnr": fit_psnr(data.train_x, data.train_y)}  # not kept: a resumed run measures that step
+        final = {"step": trainer.global_step, "seconds": self._seconds,  # not kept: a resumed run measures that step
+                 "train_psnr": prediction_psnr(pl_module, data.train_x, data.train_y, pl_module.data_range)}
         if data.test_x is not None:
-            self._test_psnr[trainer.global_step] = fit_psnr(data.test_x, data.test_y)
+            self._test_psnr[trainer.global_step] = prediction_psnr(pl_module, data.test_x, data.test_y,
+                                                                   pl_module.data_range)
         rows = [row | {"test_psnr": self._test_psnr.get(row["step"], math.nan)} for row in [*self.history, final]]
         if trainer.is_global_zero and self.run_dir is not None:
             write_csv(Path(self.run_dir) / self.FILE, rows)

@@ -60,6 +60,11 @@ def predict(model: torch.nn.Module, coords: Tensor, chunk_size: int = 65536) -> 
     return out
 
 
+def prediction_psnr(model: torch.nn.Module, x: Tensor, y: Tensor, data_range: float = 1.0) -> float:
+    """PSNR in dB of ``predict(model, x)`` against ``y`` (N, O): the whole set at once, in eval mode."""
+    return psnr(((predict(model, x) - y) ** 2).mean(), data_range).item()
+
+
 class CoordNetModule(LightningModule):
     """Fit a coordinate MLP to a data module's points with the mean squared error.
 

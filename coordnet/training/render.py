@@ -13,7 +13,6 @@ Formats: ``.png`` (images: the source's channels and bit depth, 8 or 16), ``.wav
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ import torch
 
 from coordnet.data.base import CoordDataModule
 from coordnet.training.module import CoordNetModule, predict
-from coordnet.training.runs import read_checkpoint, run_of_checkpoint
+from coordnet.training.runs import imported_class, read_checkpoint, run_of_checkpoint
 
 FORMATS = (".png", ".wav", ".npy")
 
@@ -35,9 +34,8 @@ def load_run(ckpt_path: str | Path, device: torch.device | str = "cpu") -> tuple
     """
     checkpoint = read_checkpoint(Path(ckpt_path))
     class_path = (checkpoint.get("datamodule_hyper_parameters") or {}).get("_class_path", "")
-    module, _, name = class_path.rpartition(".")
-    data_class = getattr(sys.modules.get(module), name, None)  # only a class already imported, never a new import
-    if not (isinstance(data_class, type) and issubclass(data_class, CoordDataModule)):
+    data_class = imported_class(class_path, CoordDataModule)
+    if data_class is None:
         raise ValueError(f"ckpt_path '{ckpt_path}': the checkpoint names no coordnet data module (it names "
                          f"{class_path or 'none'}), so there is no grid to render on")
     model = CoordNetModule.load_from_checkpoint(ckpt_path, map_location=device).eval()

@@ -16,13 +16,12 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-import torch.nn.functional as F
 from pytorch_lightning import Callback, LightningDataModule, LightningModule, Trainer
 from pytorch_lightning.loggers import TensorBoardLogger
 from torch.utils.tensorboard.summary import hparams
 
 from coordnet.data.base import CoordDataModule
-from coordnet.training.module import predict, psnr
+from coordnet.training.module import prediction_psnr
 from coordnet.training.ntk_callback import NTKSpectrumCallback
 from coordnet.training.runs import show_setting
 
@@ -81,7 +80,7 @@ class RunSummary(Callback):
         if isinstance(data, CoordDataModule):
             for tag, (x, y) in zip(PSNR_TAGS, ((data.train_x, data.train_y), (data.test_x, data.test_y))):
                 if x is not None:
-                    self.final[tag] = psnr(F.mse_loss(predict(pl_module, x), y), data.data_range).item()
+                    self.final[tag] = prediction_psnr(pl_module, x, y, data.data_range)
         ntk = _ntk_callback(trainer)
         if ntk is not None and ntk.history:
             first, last = ntk.history[0], ntk.history[-1]
