@@ -1,28 +1,36 @@
-"""coordnet: coordinate networks with Lightning training and Neural Tangent Kernel monitoring."""
+"""coordnet: coordinate networks with Lightning training and Neural Tangent Kernel monitoring.
 
-import logging
-import warnings
+The names below load on first use, so that ``import coordnet.models`` or ``import coordnet.ntk`` does not
+import Lightning (only ``coordnet.training``, ``coordnet.data`` and the CLI do).
+"""
 
-# Raised inside Lightning 2.6 by torch >= 2.9's pytree API; nothing a coordnet user can act on.
-warnings.filterwarnings("ignore", ".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*")
-# Lightning 2.6 prints "💡 Tip: … try installing litlogger / litmodels" on every Trainer: advertising, not information.
-logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(lambda record: "💡 Tip" not in str(record.msg))
+from __future__ import annotations
 
-from coordnet.data import ImageDataModule, MemorizationDataModule, SignalDataModule  # noqa: E402
-from coordnet.models import (  # noqa: E402
-    Abs, AbsLinear, Activation, CoordMLP, Cos, FourierFeatures, Gaussian, PositionalEncoding, ReLU, Sine,
-    get_activation,
-)
-from coordnet.training import CoordNetModule, make_trainer, predict, psnr  # noqa: E402
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
+_EXPORTS = {
     # Models
-    "Activation", "AbsLinear", "Abs", "ReLU", "Cos", "Sine", "Gaussian", "get_activation",
-    "FourierFeatures", "PositionalEncoding", "CoordMLP",
+    "Activation": "coordnet.models", "AbsLinear": "coordnet.models", "Abs": "coordnet.models",
+    "ReLU": "coordnet.models", "Cos": "coordnet.models", "Sine": "coordnet.models", "Gaussian": "coordnet.models",
+    "get_activation": "coordnet.models", "register_activation": "coordnet.models",
+    "FourierFeatures": "coordnet.models", "PositionalEncoding": "coordnet.models", "CoordMLP": "coordnet.models",
     # Data
-    "ImageDataModule", "SignalDataModule", "MemorizationDataModule",
+    "ImageDataModule": "coordnet.data", "SignalDataModule": "coordnet.data", "MemorizationDataModule": "coordnet.data",
     # Training
-    "CoordNetModule", "make_trainer", "predict", "psnr",
-]
+    "CoordNetModule": "coordnet.training", "make_trainer": "coordnet.training", "predict": "coordnet.training",
+    "psnr": "coordnet.training",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'coordnet' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

@@ -58,6 +58,7 @@ from coordnet.training import (CHECKPOINT_DEFAULTS, PROGRESS_BAR_DEFAULTS, TRAIN
                                DivergenceGuard, InterruptCheckpoint, ProgressBar, RunSummary, TrainingDiverged,
                                TrainingInterrupted)
 from coordnet.training.checkpoint_io import with_safe_checkpoint_io
+from coordnet.training.quiet import silence_lightning_noise
 from coordnet.training.runs import (checkpoint_differences, claim_version, imported_class, newer_checkpoint,
                                     read_checkpoint, run_of_checkpoint)
 
@@ -295,6 +296,7 @@ def run_cli(args: list[str] | None = None, run: bool = True, allow_imports: Sequ
         "callbacks": [DivergenceGuard(), InterruptCheckpoint()],
     }
     set_import_policy(allow_imports)
+    silence_lightning_noise()
     argv = sys.argv
     if args is not None:  # a script's own options in sys.argv are not the CLI's (LightningCLI warns about both)
         sys.argv = argv[:1]

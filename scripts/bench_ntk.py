@@ -11,7 +11,8 @@ fitted exponent of time against N. Target: N = 8192 within 4 GB peak RSS.
 
 import argparse
 
-from coordnet.experiments.ntk_benchmarks import NTKCase, fitted_exponent, measure
+from coordnet.experiments.ntk_benchmarks import NTKCase, measure
+from coordnet.experiments.reporting import loglog_slope
 
 
 def main() -> None:
@@ -45,7 +46,7 @@ def main() -> None:
                                 device=args.device))
             times.append(r["seconds"])
             print(f"| {n} | {r['seconds']:.2f} | {r['peak_rss_mb']:.0f} | {r['lambda_max']:.4g} |", flush=True)
-        print(f"\nfitted exponent of time vs N over N ∈ [{ns[0]}, {ns[-1]}]: {fitted_exponent(ns, times):.2f}")
+        print(f"\nfitted exponent of time vs N over N ∈ [{ns[0]}, {ns[-1]}]: {loglog_slope(ns, times):.2f}")
 
 
 if __name__ == "__main__":  # measure() starts fresh processes, which import this file

@@ -2,18 +2,19 @@
 
     python scripts/bench_sweep.py [--workers 2] [--resolution 64] [--steps 300] [--out /tmp/bench_sweep]
 
-The grid: camera and astronaut, both protocols, cos s=5, sine ω0=30, relu, 1 seed (12 runs; ~4 min on 2 cores).
+The grid: the convergence study's --quick variants (cos s=5, sine ω0=30, relu) on camera and astronaut, both
+protocols, 1 seed, 64 probe pixels: 12 runs (docs/benchmarks.md has the times).
 Sequential: one process using every core; parallel: --workers processes, the cores shared out. Prints the times,
 the speed-up and the largest relative difference between the two results tables (steps to 25/30/35 dB, PSNRs, κ).
-Each worker process spends ~8 s starting (torch, Lightning): runs of a second or two do not repay it.
+A worker process spends seconds starting (torch, Lightning): runs of a second or two do not repay it.
 """
 
 import argparse
 import tempfile
 from pathlib import Path
 
+from coordnet.experiments import convergence
 from coordnet.experiments.benchmarks import sweep_speedup
-from coordnet.experiments.convergence import convergence_jobs, default_variants
 
 
 def main() -> None:
@@ -23,12 +24,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300, help="steps per run (default: 300)")
     parser.add_argument("--out", help="where the two sweeps write (default: a temporary directory)")
     args = parser.parse_args()
-    variants = [v for v in default_variants(args.resolution) if v.name in ("cos s=5", "sine ω0=30", "relu")]
     if args.out and Path(args.out).exists() and any(Path(args.out).iterdir()):
         parser.error(f"--out {args.out} is not empty: its finished runs would be skipped, not timed")
     out = args.out or tempfile.mkdtemp(prefix="bench_sweep_")
-    jobs = convergence_jobs(variants, ("camera", "astronaut"), ("memorize", "fourier"), args.resolution, args.steps, 1,
-                            out, probe_points=64, ntk_every=max(1, args.steps // 4), eval_every=max(1, args.steps // 4))
+    every = max(1, args.steps // 4)
+    jobs = [job | {"resolution": args.resolution, "steps": args.steps, "ntk_every": every, "eval_every": every}
+            for job in convergence.jobs(True, Path(out))]
     r = sweep_speedup(jobs, args.workers, out)
     print(f"\n{r['runs']} convergence runs, {args.resolution}², {args.steps} steps ({out})")
     print("| runs | sequential (s) | parallel (s) | processes | speed-up | largest relative difference | "

@@ -1,46 +1,17 @@
 """λ_min and condition number of the NTK while cos and ReLU networks fit the camera image.
 
-    python scripts/ntk_cos_vs_relu.py [--max-steps 2000] [--resolution 256] [--save-dir runs] [--out FIG.png]
-    python scripts/ntk_cos_vs_relu.py --runs runs/camera_cos/version_0 runs/camera_relu/version_0   # plot only
+    python scripts/ntk_cos_vs_relu.py [--quick] [--out DIR] [--set MAX_STEPS=1000] [--set RESOLUTION=128]
+                                      [--set SAVE_DIR=runs] [--figure-copy docs/ntk_camera_cos_vs_relu.png]
 
-Trains configs/camera_cos.yaml and configs/camera_relu.yaml as shipped (their NTKSpectrumCallback
-on: 1024 pixels, every 100 steps), then plots both runs' ntk_spectrum.csv and prints the first and
-last measurements.
+Full: trains configs/camera_cos.yaml and configs/camera_relu.yaml as shipped (camera 256², 2000 steps, their
+NTKSpectrumCallback on 1024 pixels every 100 steps; the runs in runs/<config>/version_k). --quick: camera 32², 60
+steps, the NTK on 64 pixels every 20 steps. Other settings: PROBE_POINTS, NTK_EVERY. Writes records.csv,
+history_camera_cos.csv and history_camera_relu.csv (each run's ntk_spectrum.csv), ntk_cos_vs_relu.png and
+summary.md (the first and last measurement of each run) under results/ntk_cos_vs_relu/. Running it again with the
+same settings and --out only redraws the figure and summary from records.jsonl: finished runs are not retrained.
 """
 
-import argparse
+from coordnet.experiments.study import main
 
-from coordnet.experiments.config_runs import CONFIG_DIR, fit_config
-from coordnet.ntk.history import read_history
-from coordnet.ntk.plots import history_figure
-
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--max-steps", type=int, default=2000, help="optimiser steps per run (default: 2000)")
-parser.add_argument("--resolution", type=int, default=256, help="image side in pixels (default: 256, as shipped)")
-parser.add_argument("--save-dir", default="runs", help="TensorBoard root of the two runs (default: runs)")
-parser.add_argument("--runs", nargs=2, metavar=("COS_RUN", "RELU_RUN"),
-                    help="plot these two finished run directories instead of training")
-parser.add_argument("--out", default="docs/ntk_camera_cos_vs_relu.png", help="where to write the figure")
-args = parser.parse_args()
-
-histories = {}
-for i, (label, name) in enumerate((("cos(5x), He", "camera_cos"), ("ReLU, He", "camera_relu"))):
-    if args.runs:
-        histories[label] = read_history(args.runs[i])
-        continue
-    trainer, seconds = fit_config(CONFIG_DIR / f"{name}.yaml", [
-        "--trainer.max_steps", str(args.max_steps), "--data.init_args.resolution", str(args.resolution),
-        "--trainer.logger.init_args.save_dir", args.save_dir])
-    histories[label] = read_history(trainer.log_dir)
-    print(f"{name}: {seconds:.0f} s, run directory {trainer.log_dir}")
-
-print("\n| network | step | λ_min | λ_max | condition number | kernel distance to step 0 |")
-print("|---|---|---|---|---|---|")
-for label, h in histories.items():
-    for i in (0, -1):
-        print(f"| {label} | {h['step'][i]:.0f} | {h['lambda_min'][i]:.4g} | {h['lambda_max'][i]:.4g} "
-              f"| {h['condition_number'][i]:.4g} | {h['kernel_distance_init'][i]:.3g} |")
-fig = history_figure(histories, ("lambda_min", "condition_number"),
-                     title=f"Empirical NTK on 1024 pixels of camera {args.resolution}² (raw JJᵀ)")
-fig.savefig(args.out, dpi=120)
-print(f"wrote {args.out}")
+if __name__ == "__main__":  # worker processes import this file again (spawn)
+    main("ntk_cos_vs_relu")

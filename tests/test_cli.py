@@ -105,7 +105,7 @@ NTK = "[{class_path: NTKSpectrumCallback, init_args: {%s}}]"
     (["--model.hidden", "abc"], "model.hidden: expected int or list[int], got abc"),
     (["--model.depth", "-1"], "depth must be a positive integer, got -1"),
     (["--model.depth", "0"], "depth must be a positive integer, got 0"),
-    (["--model.init", "xavier"], "model.init: expected Literal['he', 'standard', 'eoc', 'siren'], got xavier"),
+    (["--model.init", "xavier"], "model.init: expected Literal['auto', 'he', 'standard', 'eoc', 'siren'], got xavier"),
     (["--model.lr", "-1"], "lr must be a finite number > 0, got -1.0"),
     (["--model.lr", ".nan"], "lr must be a finite number > 0, got nan"),
     (["--model.lr", "nan"], "model.lr: expected float, got nan"),

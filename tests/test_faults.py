@@ -10,7 +10,6 @@ import time
 import zlib
 from pathlib import Path
 
-import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch

@@ -173,24 +173,6 @@ def glob_events(log_dir: str) -> list[str]:
     return glob.glob(f"{log_dir}/events.out.tfevents.*")
 
 
-def test_ntk_spectral_density_script_writes_its_report(tmp_path):
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    from coordnet.tables import read_csv_columns
-
-    script = Path(__file__).parents[1] / "scripts" / "ntk_spectral_density.py"
-    result = subprocess.run([sys.executable, str(script), "--resolution", "16", "--deflate", "8", "--steps", "20",
-                             "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert {p.name for p in tmp_path.iterdir()} == {"density.csv", "density.png", "nodes.csv", "summary.md"}
-    summary = (tmp_path / "summary.md").read_text()
-    assert "all 256 training points (n = 256)" in summary and "peak RSS" in summary and summary.strip() in result.stdout
-    nodes = read_csv_columns(tmp_path / "nodes.csv")
-    assert sum(nodes["weight"]) == pytest.approx(256, rel=0.05)
-
-
 def test_full_data_measurements_keep_their_own_period(tmp_path):
     from coordnet.data import ImageDataModule
     from coordnet.ntk.history import FULL_HISTORY_FILE, HISTORY_FILE, read_history

@@ -13,7 +13,6 @@ in checkpoints, so a resumed run draws the same batches as an uninterrupted one.
 from __future__ import annotations
 
 import math
-import warnings
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
@@ -24,12 +23,6 @@ from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
 
 Protocol = Literal["memorize", "fourier"]
-
-# The data already lives on the device: loader workers would only add copies. A data set without a
-# test split returns an empty validation loader on purpose.
-warnings.filterwarnings("ignore", ".*does not have many workers.*")
-warnings.filterwarnings("ignore", ".*Total length of `list` across ranks is zero.*")
-
 
 MAX_SEED = 2**32 - 1
 

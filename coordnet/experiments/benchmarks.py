@@ -14,6 +14,7 @@ import copy
 import math
 import statistics
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -138,7 +139,8 @@ def sweep_speedup(jobs: list[dict], workers: int, out_dir: str) -> dict[str, flo
     processes (``run_sweep``); the wall time of each and how far their results differ (``RESULT_COLUMNS``: the
     largest relative difference of a number, NaN if one side is NaN, and how many steps-to-target or missing
     entries differ)."""
-    from coordnet.experiments.convergence import KEY, convergence_run
+    from coordnet.experiments import convergence
+    from coordnet.experiments.study import record
     from coordnet.experiments.sweeps import run_sweep
 
     if Path(out_dir).exists() and any(Path(out_dir).iterdir()):
@@ -147,7 +149,8 @@ def sweep_speedup(jobs: list[dict], workers: int, out_dir: str) -> dict[str, flo
     for name, count in (("sequential", 1), ("parallel", workers)):
         mine = [job | {"save_dir": f"{out_dir}/{name}/runs"} for job in jobs]
         start = time.perf_counter()
-        tables.append(run_sweep(mine, convergence_run, f"{out_dir}/{name}/runs.jsonl", KEY, count, desc=name))
+        tables.append(run_sweep(mine, partial(record, convergence.run), f"{out_dir}/{name}/records.jsonl",
+                                sorted(mine[0]), count, desc=name))
         times.append(time.perf_counter() - start)
     largest, differing = 0.0, 0
     for a, b in zip(*tables):

@@ -10,7 +10,8 @@ from pytorch_lightning import Trainer
 
 from coordnet.cli import run_cli
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+# inside the package, so an installed coordnet has them; configs/ in a checkout links here
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
 
 def fit_config(config: str | Path, overrides: list[str] = ()) -> tuple[Trainer, float]:

@@ -3,13 +3,21 @@
 Every run goes through the CLI's own path: a shipped config (``configs/camera_*.yaml``) with command-line
 overrides, fitted by ``fit_config`` with two callbacks — ``PSNRHistory`` (train PSNR every step, test PSNR at
 every validation, time in training steps) and ``NTKSpectrumCallback`` (λ_min, κ of the raw J Jᵀ on a
-stratified probe of training pixels, mean over output channels, every ``ntk_every`` steps). The configs fix each
-network's depth, init and learning rate (full-batch Adam); a job overrides the image, resolution, protocol,
-seed, step count and, optionally, the width.
+stratified probe of PROBE_POINTS training pixels, mean over output channels, every STEPS/6 steps). The configs fix
+each network's depth, init and learning rate (full-batch Adam); a job overrides the image, resolution, protocol,
+seed, step count and width. One job per (image, protocol, variant, seed) of IMAGES × PROTOCOLS × VARIANTS ×
+SEEDS, at RESOLUTION², STEPS steps, HIDDEN wide; validation every STEPS/12 steps.
+
+VARIANTS: name → (config, overrides). cos(s·) for s ∈ {1, 5, 15} (He), sine ω0 ∈ {10, 30, 60} (SIREN init),
+ReLU (He), ReLU with Gaussian Fourier features and |x| at the Edge of Chaos. ``{sigma}`` in a name or an
+override is the Fourier features' σ = 2.5 · resolution/256: Tancik et al.'s σ = 10 for 512² images on [0, 1]²
+carried to our [−1, 1]² coordinates (halved) and to the resolution. On camera at 64² (fourier protocol, 300
+steps) test PSNR was 25.8 / 24.1 / 19.3 / 11.4 / 9.9 dB for σ = 0.5 / 1 / 2 / 5 / 10: a σ too large for the
+pixel spacing memorises the training pixels and generalises to none.
 
 Per run: steps and seconds until the train PSNR first reaches 25/30/35 dB (None if never), final train and
 test PSNR, best test PSNR, and λ_min, κ at init and at the end. Seeds change the network's init only (the
-data and probe are fixed).
+data and probe are fixed). Each run's TensorBoard logs go to ``<out>/runs/<image>-<protocol>-<variant>-seed<i>``.
 """
 
 from __future__ import annotations
@@ -18,11 +26,11 @@ import json
 import logging
 import math
 import statistics
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from pytorch_lightning import Trainer
 
 from coordnet.experiments.config_runs import CONFIG_DIR, fit_config
 from coordnet.experiments.reporting import markdown_table
@@ -32,50 +40,35 @@ from coordnet.ntk.spectrum import numerical_floor
 from coordnet.tables import read_csv_columns
 from coordnet.training import PSNRHistory
 
-PSNR_TARGETS = (25.0, 30.0, 35.0)
+NAME = "convergence"
+IMAGES = ("camera", "astronaut")
+PROTOCOLS = ("memorize", "fourier")
+RESOLUTION = 64  # image side in pixels
+STEPS = 300  # full-batch Adam steps per run
+HIDDEN = 256  # hidden width (the shipped configs' own)
+SEEDS = 3
+PROBE_POINTS = 256  # NTK probe size
+VARIANTS = ({f"cos s={s:g}": ("camera_cos.yaml", ("--model.activation.init_args.s", str(s))) for s in (1.0, 5.0, 15.0)}
+            | {f"sine ω0={w:g}": ("camera_sine.yaml", ("--model.activation.init_args.omega0", str(w)))
+               for w in (10.0, 30.0, 60.0)}
+            | {"relu": ("camera_relu.yaml", ()),
+               "relu+FF σ={sigma:g}": ("camera_relu_ff.yaml", ("--model.encoding.init_args.sigma", "{sigma}")),
+               "abs EOC": ("camera_abs_eoc.yaml", ())})
 
 
-@dataclass(frozen=True)
-class Variant:
-    """An activation setting: a shipped config and the overrides that make it this variant."""
-
-    name: str
-    config: str
-    overrides: tuple[str, ...] = ()
-
-
-def default_variants(resolution: int = 256) -> list[Variant]:
-    """cos(s·) for s ∈ {1, 5, 15} (He), sine ω0 ∈ {10, 30, 60} (SIREN init), ReLU (He), ReLU with Gaussian
-    Fourier features and |x| at the Edge of Chaos.
-
-    The Fourier features' σ scales with the image: σ = 2.5 · resolution/256, Tancik et al.'s σ = 10 for 512²
-    images on [0, 1]² carried to our [−1, 1]² coordinates (halved) and to the resolution. On camera at 64²
-    (fourier protocol, 300 steps) test PSNR was 25.8 / 24.1 / 19.3 / 11.4 / 9.9 dB for σ = 0.5 / 1 / 2 / 5 / 10:
-    a σ too large for the pixel spacing memorises the training pixels and generalises to none.
-    """
+def jobs(quick: bool, out: Path) -> list[dict]:
+    """One job per (image, protocol, variant, seed), its TensorBoard logs under ``<out>/runs``; --quick: 32²,
+    cos s=5, sine ω0=30 and relu, 1 seed, 40 steps, a 64-pixel probe."""
+    resolution, steps, seeds, probe_points = (32, 40, 1, 64) if quick else (RESOLUTION, STEPS, SEEDS, PROBE_POINTS)
+    variants = {k: VARIANTS[k] for k in ("cos s=5", "sine ω0=30", "relu")} if quick else VARIANTS
     sigma = 2.5 * resolution / 256
-    variants = [Variant(f"cos s={s:g}", "camera_cos.yaml", ("--model.activation.init_args.s", str(s)))
-                for s in (1.0, 5.0, 15.0)]
-    variants += [Variant(f"sine ω0={w:g}", "camera_sine.yaml", ("--model.activation.init_args.omega0", str(w)))
-                 for w in (10.0, 30.0, 60.0)]
-    return variants + [Variant("relu", "camera_relu.yaml"), Variant(f"relu+FF σ={sigma:g}", "camera_relu_ff.yaml",
-                                                                  ("--model.encoding.init_args.sigma", str(sigma))),
-                       Variant("abs EOC", "camera_abs_eoc.yaml")]
-
-
-# Everything a run's result depends on: a resumed sweep with other settings redoes its runs.
-KEY = ("variant", "config", "overrides", "image", "protocol", "resolution", "hidden", "steps", "seed",
-       "probe_points", "ntk_every", "eval_every")
-
-
-def convergence_jobs(variants: list[Variant], images: tuple[str, ...], protocols: tuple[str, ...], resolution: int,
-                     steps: int, seeds: int, save_dir: str | Path, hidden: int | None = None, probe_points: int = 256,
-                     ntk_every: int = 50, eval_every: int = 25) -> list[dict]:
-    """One job (a dict of settings) per (image, protocol, variant, seed); ``hidden`` None keeps the config's width."""
-    return [{"variant": v.name, "config": v.config, "overrides": list(v.overrides), "image": image,
-             "protocol": protocol, "resolution": resolution, "hidden": hidden, "steps": steps, "seed": seed,
-             "probe_points": probe_points, "ntk_every": ntk_every, "eval_every": eval_every, "save_dir": str(save_dir)}
-            for image in images for protocol in protocols for v in variants for seed in range(seeds)]
+    return [{"variant": name.format(sigma=sigma), "config": config,
+             "overrides": [override.format(sigma=sigma) for override in overrides], "image": image,
+             "protocol": protocol, "resolution": resolution, "hidden": HIDDEN, "steps": steps, "seed": seed,
+             "probe_points": probe_points, "ntk_every": max(1, steps // 6), "eval_every": max(1, steps // 12),
+             "save_dir": str(Path(out) / "runs")}
+            for image in IMAGES for protocol in PROTOCOLS for name, (config, overrides) in variants.items()
+            for seed in range(seeds)]
 
 
 def run_name(job: dict) -> str:
@@ -84,13 +77,14 @@ def run_name(job: dict) -> str:
     return "".join(c if c.isalnum() or c in "-_.=+" else "_" for c in text)
 
 
-def steps_to(values: list[float], target: float) -> int | None:
-    """The first index at which ``values`` reaches ``target``, or None."""
+def steps_to_psnr(values: list[float], target: float) -> int | None:
+    """The first step t with PSNR ``values[t]`` ≥ ``target`` dB, or None."""
     return next((i for i, v in enumerate(values) if v >= target), None)
 
 
-def convergence_run(job: dict) -> dict:
-    """Fit one job through ``fit_config`` and read its PSNR and NTK histories back; the job's record."""
+def fit_job(job: dict) -> tuple[Trainer, float]:
+    """Fit ``job`` through ``fit_config`` (the CLI's path, quiet, with the PSNR and NTK callbacks); the finished
+    Trainer (``trainer.log_dir``: the run's directory) and the fit's wall time in seconds."""
     for name in ("pytorch_lightning", "lightning_fabric"):  # the per-run banners would bury the progress bar
         logging.getLogger(name).setLevel(logging.WARNING)
     callbacks = [{"class_path": "coordnet.training.PSNRHistory"},  # first: its step times exclude the NTK's
@@ -103,56 +97,55 @@ def convergence_run(job: dict) -> dict:
                  "--trainer.val_check_interval", str(job["eval_every"]), "--trainer.callbacks", json.dumps(callbacks),
                  "--trainer.logger.init_args.save_dir", job["save_dir"],
                  "--trainer.logger.init_args.name", run_name(job), "--progress_bar.refresh_rate", "0",
-                 "--summary.verbose", "false"]  # the sweep's own bar reports progress, not a line per run
-    if job["hidden"] is not None:
-        overrides += ["--model.hidden", str(job["hidden"])]
-    trainer, wall = fit_config(CONFIG_DIR / job["config"], overrides)
+                 "--summary.verbose", "false",  # the study's own bar reports progress, not a line per run
+                 "--model.hidden", str(job["hidden"])]
+    return fit_config(CONFIG_DIR / job["config"], overrides)
+
+
+def run(job: dict) -> dict:
+    """Fit one job and read its PSNR and NTK histories back: the scalar results and the curves."""
+    trainer, wall = fit_job(job)
     fit = read_csv_columns(Path(trainer.log_dir) / PSNRHistory.FILE)
     ntk = read_history(trainer.log_dir)
     train, seconds = fit["train_psnr"], fit["seconds"]
-    tested = [(int(s), v) for s, v in zip(fit["step"], fit["test_psnr"]) if not math.isnan(v)]
-    record = job | {"run_dir": trainer.log_dir, "device": str(trainer.strategy.root_device), "fit_seconds": wall,
-                    "train_seconds": seconds[-1], "final_train_psnr": train[-1],
-                    "final_test_psnr": tested[-1][1] if tested else None,
-                    "best_test_psnr": max(v for _, v in tested) if tested else None}
-    for target in PSNR_TARGETS:
-        step = steps_to(train, target)
-        record[f"steps_to_{target:g}dB"] = step
-        record[f"seconds_to_{target:g}dB"] = seconds[step] if step is not None else None
+    tested = [[int(s), v] for s, v in zip(fit["step"], fit["test_psnr"]) if not math.isnan(v)]
+    results = {"run_dir": trainer.log_dir, "device": str(trainer.strategy.root_device), "fit_seconds": wall,
+               "train_seconds": seconds[-1], "final_train_psnr": train[-1],
+               "final_test_psnr": tested[-1][1] if tested else None,
+               "best_test_psnr": max(v for _, v in tested) if tested else None}
+    for target in (25.0, 30.0, 35.0):
+        step = steps_to_psnr(train, target)
+        results[f"steps_to_{target:g}dB"] = step
+        results[f"seconds_to_{target:g}dB"] = seconds[step] if step is not None else None
     floor_limited = [lm <= fl for lm, fl in zip(ntk["lambda_min"], ntk["floor"])]
-    record |= {"lambda_min_0": ntk["lambda_min"][0], "kappa_0": ntk["condition_number"][0],
-               "kappa_0_floor_limited": floor_limited[0], "lambda_min_end": ntk["lambda_min"][-1],
-               "kappa_end": ntk["condition_number"][-1], "kappa_end_floor_limited": floor_limited[-1]}
-    return record | {"curve_train_psnr": train, "curve_seconds": seconds, "curve_test": tested,
-                     "curve_ntk_step": ntk["step"], "curve_lambda_min": ntk["lambda_min"],
-                     "curve_kappa": ntk["condition_number"]}
+    results |= {"lambda_min_0": ntk["lambda_min"][0], "kappa_0": ntk["condition_number"][0],
+                "kappa_0_floor_limited": floor_limited[0], "lambda_min_end": ntk["lambda_min"][-1],
+                "kappa_end": ntk["condition_number"][-1], "kappa_end_floor_limited": floor_limited[-1]}
+    return results | {"curve_train_psnr": train, "curve_seconds": seconds, "curve_test": tested,
+                      "curve_ntk_step": ntk["step"], "curve_lambda_min": ntk["lambda_min"],
+                      "curve_kappa": ntk["condition_number"]}
 
 
-def run_table(records: list[dict]) -> list[dict]:
-    """One row per run: its settings and scalar results (the curves are in ``curve_rows``)."""
-    return [{k: v for k, v in r.items() if not k.startswith("curve_") and k not in ("overrides", "save_dir")}
+def psnr_targets(records: list[dict]) -> list[float]:
+    """The PSNR targets (dB) the runs recorded steps to, from their ``steps_to_<t>dB`` fields."""
+    return [float(k[len("steps_to_"):-len("dB")]) for k in records[0] if k.startswith("steps_to_")]
+
+
+def tables(records: list[dict]) -> dict[str, list[dict]]:
+    """runs.csv: one row per run, its settings and scalar results; curves.csv: long-format curves, one row per
+    (run, step): train PSNR, seconds, test PSNR (at validations) and λ_min, κ (at NTK measurements), NaN elsewhere."""
+    runs = [{k: v for k, v in r.items() if not k.startswith("curve_") and k not in ("overrides", "save_dir")}
             for r in records]
-
-
-def curve_rows(records: list[dict]) -> list[dict]:
-    """Long-format curves: (run, step, train PSNR, seconds, test PSNR, λ_min, κ) at every recorded step."""
-    rows = []
+    curves = []
     for r in records:
         test = dict(r["curve_test"])
         ntk = {int(s): (lm, k) for s, lm, k in zip(r["curve_ntk_step"], r["curve_lambda_min"], r["curve_kappa"])}
         for step, (value, sec) in enumerate(zip(r["curve_train_psnr"], r["curve_seconds"])):
             lm, kappa = ntk.get(step, (math.nan, math.nan))
-            rows.append({"image": r["image"], "protocol": r["protocol"], "variant": r["variant"], "seed": r["seed"],
-                         "step": step, "train_psnr": value, "seconds": sec, "test_psnr": test.get(step, math.nan),
-                         "lambda_min": lm, "kappa": kappa})
-    return rows
-
-
-def _groups(records: list[dict]) -> dict[tuple[str, str, str], list[dict]]:
-    groups: dict[tuple[str, str, str], list[dict]] = {}
-    for r in records:
-        groups.setdefault((r["image"], r["protocol"], r["variant"]), []).append(r)
-    return groups
+            curves.append({"image": r["image"], "protocol": r["protocol"], "variant": r["variant"], "seed": r["seed"],
+                           "step": step, "train_psnr": value, "seconds": sec, "test_psnr": test.get(step, math.nan),
+                           "lambda_min": lm, "kappa": kappa})
+    return {"runs": runs, "curves": curves}
 
 
 def _median_reached(runs: list[dict], column: str) -> str:
@@ -168,23 +161,22 @@ def _kappa(runs: list[dict], column: str) -> str:
 
 
 def summary_rows(records: list[dict]) -> list[list]:
-    """Per (image, protocol, variant), over seeds: final train/test PSNR mean ± sd, median steps and seconds to
-    each target among the seeds that reached it (how many did), and the geometric-mean κ at init and at the end
-    ("≥" when a run's λ_min sat at the float64 floor)."""
+    """Per (image, protocol, variant), over seeds: final train/test PSNR mean ± sd, median steps to each target
+    and seconds to 30 dB among the seeds that reached it (how many did), and the geometric-mean κ at init and at
+    the end ("≥" when a run's λ_min sat at the float64 floor)."""
+    groups: dict[tuple[str, str, str], list[dict]] = {}
+    for r in records:
+        groups.setdefault((r["image"], r["protocol"], r["variant"]), []).append(r)
     rows = []
-    for (image, protocol, variant), runs in _groups(records).items():
+    for (image, protocol, variant), runs in groups.items():
         train = [r["final_train_psnr"] for r in runs]
         test = [r["final_test_psnr"] for r in runs if r["final_test_psnr"] is not None]
         spread = lambda v: f"{statistics.fmean(v):.2f} ± {statistics.pstdev(v):.2f}" if v else "—"  # noqa: E731
         row = [image, protocol, variant, spread(train), spread(test)]
-        row += [_median_reached(runs, f"steps_to_{t:g}dB") for t in PSNR_TARGETS]
-        row += [_median_reached(runs, f"seconds_to_{t:g}dB") for t in PSNR_TARGETS[1:2]]
-        rows.append(row + [_kappa(runs, "kappa_0"), _kappa(runs, "kappa_end")])
+        row += [_median_reached(runs, f"steps_to_{t:g}dB") for t in psnr_targets(records)]
+        row += [_median_reached(runs, "seconds_to_30dB"), _kappa(runs, "kappa_0"), _kappa(runs, "kappa_end")]
+        rows.append(row)
     return rows
-
-
-SUMMARY_HEADER = ["image", "protocol", "activation", "final train PSNR", "final test PSNR",
-                  *(f"steps to {t:g} dB" for t in PSNR_TARGETS), "seconds to 30 dB", "κ at init", "κ at end"]
 
 
 def rank_correlations(records: list[dict]) -> list[list]:
@@ -201,7 +193,31 @@ def rank_correlations(records: list[dict]) -> list[list]:
     return out
 
 
-def convergence_figure(records: list[dict]) -> Figure:
+def _draw_panel(axes, records: list[dict], image: str, protocol: str, variants: list[str]) -> None:
+    """One (image, protocol) column: mean PSNR against step (top), geometric-mean κ against step (bottom)."""
+    for i, variant in enumerate(variants):
+        runs = [r for r in records if (r["image"], r["protocol"], r["variant"]) == (image, protocol, variant)]
+        if not runs:
+            continue
+        if protocol == "memorize":
+            axes[0].plot(np.mean([r["curve_train_psnr"] for r in runs], axis=0), color=f"C{i}", lw=1, label=variant)
+        else:
+            steps = [s for s, _ in runs[0]["curve_test"]]
+            axes[0].plot(steps, np.mean([[v for _, v in r["curve_test"]] for r in runs], axis=0),
+                         color=f"C{i}", lw=1, marker=".", ms=3, label=variant)
+        kappa = np.exp(np.mean([np.log(r["curve_kappa"]) for r in runs], axis=0))
+        axes[1].plot(runs[0]["curve_ntk_step"], kappa, color=f"C{i}", lw=1, marker=".", ms=3)
+    first = next(r for r in records if (r["image"], r["protocol"]) == (image, protocol))
+    size = f"{first['resolution']}², {len(first['curve_train_psnr']) - 1} steps"
+    which = "train" if protocol == "memorize" else "test"
+    axes[0].set(title=f"{image}, {protocol} ({size})", xlabel="step", ylabel=f"{which} PSNR (dB)")
+    for target in psnr_targets(records):
+        axes[0].axhline(target, color="0.8", lw=0.6, zorder=0)
+    draw_kappa_floor(axes[1], 1 / numerical_floor(first["probe_points"], 1.0))
+    axes[1].set(yscale="log", xlabel="step", ylabel=f"κ of the NTK on {first['probe_points']} pixels")
+
+
+def figure(records: list[dict]) -> Figure:
     """Top row: PSNR against step, mean over seeds, per (image, protocol) — train PSNR under ``memorize``,
     test PSNR (markers at the validations) under ``fourier``. Bottom row: κ of the probe NTK against step
     (geometric mean over seeds) and its float64 floor 1/(N·eps), N the probe size (every run has more training
@@ -211,43 +227,25 @@ def convergence_figure(records: list[dict]) -> Figure:
     fig = Figure(figsize=(4.5 * len(panels), 8), layout="constrained")
     axes = fig.subplots(2, len(panels), squeeze=False)
     for col, (image, protocol) in enumerate(panels):
-        for i, variant in enumerate(variants):
-            runs = [r for r in records if (r["image"], r["protocol"], r["variant"]) == (image, protocol, variant)]
-            if not runs:
-                continue
-            if protocol == "memorize":
-                axes[0, col].plot(np.mean([r["curve_train_psnr"] for r in runs], axis=0), color=f"C{i}", lw=1,
-                                  label=variant)
-            else:
-                steps = [s for s, _ in runs[0]["curve_test"]]
-                axes[0, col].plot(steps, np.mean([[v for _, v in r["curve_test"]] for r in runs], axis=0),
-                                  color=f"C{i}", lw=1, marker=".", ms=3, label=variant)
-            kappa = np.exp(np.mean([np.log(r["curve_kappa"]) for r in runs], axis=0))
-            axes[1, col].plot(runs[0]["curve_ntk_step"], kappa, color=f"C{i}", lw=1, marker=".", ms=3)
-        first = next(r for r in records if (r["image"], r["protocol"]) == (image, protocol))
-        size = f"{first['resolution']}², {len(first['curve_train_psnr']) - 1} steps"
-        which = "train" if protocol == "memorize" else "test"
-        axes[0, col].set(title=f"{image}, {protocol} ({size})", xlabel="step", ylabel=f"{which} PSNR (dB)")
-        for target in PSNR_TARGETS:
-            axes[0, col].axhline(target, color="0.8", lw=0.6, zorder=0)
-        draw_kappa_floor(axes[1, col], 1 / numerical_floor(first["probe_points"], 1.0))
-        axes[1, col].set(yscale="log", xlabel="step", ylabel=f"κ of the NTK on {first['probe_points']} pixels")
+        _draw_panel(axes[:, col], records, image, protocol, variants)
     entries = {label: handle for ax in axes.flat for handle, label in zip(*ax.get_legend_handles_labels())}
     fig.legend(entries.values(), entries.keys(), loc="outside lower center", ncol=len(entries), fontsize=9)
     return fig
 
 
-def convergence_summary(records: list[dict]) -> str:
-    """summary.md: the settings, the per-activation table and the κ–speed rank correlations."""
+def report(records: list[dict]) -> tuple[Figure, str]:
+    """The figure, and summary.md: the settings, the per-activation table and the κ–speed rank correlations."""
     first = records[0]
     devices = sorted({r["device"] for r in records})
+    header = ["image", "protocol", "activation", "final train PSNR", "final test PSNR",
+              *(f"steps to {t:g} dB" for t in psnr_targets(records)), "seconds to 30 dB", "κ at init", "κ at end"]
     lines = [f"# Convergence speed across activations ({first['resolution']}², {first['steps']} full-batch Adam "
              f"steps, {len({r['seed'] for r in records})} seeds, device {', '.join(devices)})", "",
              "Each network, init and learning rate as in its shipped config (configs/camera_*.yaml). Steps/seconds "
              "to a PSNR: median over the seeds that reached it (how many did), from the train PSNR; seconds count "
              "training steps only. κ: raw J Jᵀ on "
              f"{first['probe_points']} training pixels, geometric mean over seeds.", "",
-             markdown_table(SUMMARY_HEADER, summary_rows(records)), "",
+             markdown_table(header, summary_rows(records)), "",
              "Spearman rank correlation of κ at init with the steps to 30 dB (never = cap + 1):", "",
              markdown_table(["image", "protocol", "runs", "ρ", "p"], rank_correlations(records))]
-    return "\n".join(lines)
+    return figure(records), "\n".join(lines)

@@ -27,6 +27,6 @@ def main(argv: list[str] | None = None) -> None:
     print("| network | init | lr | final PSNR (dB) | s/step | wall (s) | logs |")
     print("|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r.spec.name} {r.spec.depth}×{r.spec.hidden} | {r.spec.init} | {r.spec.lr:g} | {r.final_psnr:.2f} "
+        print(f"| {r.spec.name} {r.spec.depth}×{r.spec.hidden} | {r.init} | {r.spec.lr:g} | {r.final_psnr:.2f} "
               f"| {r.step_time:.3f} | {r.seconds:.1f} | {r.log_dir} |")
     print(f"\nTensorBoard: tensorboard --logdir {args.save_dir}")

@@ -13,24 +13,24 @@ from pytorch_lightning import Callback, LightningModule, Trainer, seed_everythin
 from coordnet.data import ImageDataModule
 from coordnet.models import Activation, ReLU, Sine
 from coordnet.training import CoordNetModule, make_trainer
-from coordnet.training.module import prediction_psnr
+from coordnet.training.metrics import prediction_psnr
 
 
 @dataclass
 class NetworkSpec:
-    """A named network recipe: activation, init and Adam learning rate, hidden × depth."""
+    """A named network recipe: activation (with its own init, ``Activation.default_init``), Adam learning rate,
+    hidden × depth."""
 
     name: str
     activation: Activation
-    init: str
     lr: float
     hidden: int = 256
     depth: int = 3
 
 
 def siren_and_relu() -> list[NetworkSpec]:
-    """SIREN 3×256 (ω0 = 30, SIREN init, lr 1e-4) and ReLU 3×256 (He init, lr 1e-3)."""
-    return [NetworkSpec("sine", Sine(30.0), "siren", 1e-4), NetworkSpec("relu", ReLU(), "he", 1e-3)]
+    """SIREN 3×256 (ω0 = 30, lr 1e-4; sine's init, SIREN's) and ReLU 3×256 (lr 1e-3; ReLU's init, He)."""
+    return [NetworkSpec("sine", Sine(30.0), 1e-4), NetworkSpec("relu", ReLU(), 1e-3)]
 
 
 class PSNRRecorder(Callback):
@@ -57,6 +57,7 @@ class PSNRRecorder(Callback):
 @dataclass
 class FitResult:
     spec: NetworkSpec
+    init: str  # the init the network was built with (its activation's default)
     final_psnr: float
     psnr_at: dict[int, float]
     step_time: float
@@ -75,12 +76,12 @@ def fit_image(spec: NetworkSpec, image: str = "camera", resolution: int = 128, s
     seed_everything(seed, verbose=False)
     datamodule = ImageDataModule(image, resolution)
     module = CoordNetModule(datamodule.in_features, datamodule.out_features, spec.hidden, spec.depth,
-                            spec.activation, spec.init, lr=spec.lr, reconstruction_every_n_steps=max(steps // 4, 1))
+                            spec.activation, lr=spec.lr, reconstruction_every_n_steps=max(steps // 4, 1))
     recorder = PSNRRecorder(tuple(record_steps) + (steps,))
     trainer = make_trainer(save_dir, f"{image}_{spec.name}", max_steps=steps, callbacks=[recorder],
                            enable_progress_bar=progress, **trainer_kwargs)
     start = time.perf_counter()
     trainer.fit(module, datamodule)
     seconds = time.perf_counter() - start
-    return FitResult(spec, recorder.psnr[steps], {k: recorder.psnr[k] for k in sorted(record_steps)},
+    return FitResult(spec, module.model.init, recorder.psnr[steps], {k: recorder.psnr[k] for k in sorted(record_steps)},
                      recorder.step_time(), seconds, trainer.log_dir, str(trainer.strategy.root_device))

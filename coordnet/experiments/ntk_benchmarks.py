@@ -61,8 +61,7 @@ def _run_case(case: NTKCase) -> dict:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     dtype = getattr(torch, case.dtype)
-    init = "siren" if case.activation == "sine" else "he"
-    model = CoordMLP(2, case.outputs, case.width, case.depth, case.activation, init).to(case.device)
+    model = CoordMLP(2, case.outputs, case.width, case.depth, case.activation).to(case.device)  # the activation's init
     x = (torch.rand(case.n, 2) * 2 - 1).to(case.device)
     cuda = case.device.startswith("cuda")
     if case.method == "recipe":
@@ -101,10 +100,3 @@ def measure(case: NTKCase) -> dict:
     """Run ``case`` in a fresh process; returns seconds, peak MB above the model, peak RSS MB (or error)."""
     with mp.get_context("spawn").Pool(1) as pool:
         return pool.apply(_run_case_safely, (case,))
-
-
-def fitted_exponent(ns: list[int], seconds: list[float]) -> float:
-    """Least-squares slope of log(seconds) against log(N)."""
-    import numpy as np
-
-    return float(np.polyfit(np.log(ns), np.log(seconds), 1)[0])

@@ -1,4 +1,4 @@
-"""The source papers' published numbers, as collected in shared/docs/papers.md.
+"""The source papers' published numbers (docs/science.md §1.6 and §2.5 describe where each comes from).
 
 Paper 1 (arXiv 2402.04783): values read from the vector paths of Figs. 1–2 (3–4 significant figures).
 Paper 2 (arXiv 2501.13225): the CSVs behind Fig. 1 (mean κ over 100 datasets of 32 points on S^15).
@@ -31,4 +31,12 @@ P1_MIN_EIG = {
     ("relu", 8): (1483, 1832, 2519, 2943, 3507),
     ("cos", 15): (67180, 74840, 87190, 100600, None),
     ("relu", 15): (3135, 3791, 4680, 5610, None),
+}
+
+P1_LIP_WIDTHS = (64, 128, 256, 512, 1024, 2048)
+P1_LIPSCHITZ = {  # paper 1, Figs. 3 (cos(30·)) and 4 (ReLU inset), max_x ‖J(f_3)(x)‖_op at n3 = P1_LIP_WIDTHS
+    ("cos", 200): (1.08e5, 1.36e5, 1.87e5, 2.46e5, 3.46e5, 4.75e5),
+    ("cos", 400): (1.07e5, 1.31e5, 1.84e5, 2.40e5, 3.35e5, 4.62e5),
+    ("relu", 200): (4.0, 5.3, 7.3, 9.9, 13.0, 18.4),
+    ("relu", 400): (3.6, 5.5, 6.0, 9.8, 11.8, 17.8),
 }

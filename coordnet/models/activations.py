@@ -17,19 +17,25 @@ Families (special cases are thin subclasses, so the general form is tested again
 Each activation also carries its Gaussian duals, ``dual(var1, var2, cov)`` =
 (E[φ(u)φ(v)], E[φ′(u)φ′(v)]) for (u, v) ~ N(0, [[var1, cov], [cov, var2]]), which the infinite-width
 kernels (``coordnet.ntk.analytic``) read: closed forms for the three families (arc-cosine for a·x + b·|x|,
-Gaussian characteristic functions for cos, a Gaussian integral for the Gaussian bump), Gauss–Hermite
-quadrature for any other subclass.
+Gaussian characteristic functions for cos, a Gaussian integral for the Gaussian bump), error-controlled
+quadrature (``coordnet.models.quadrature``) for any other subclass.
 
-Look one up by name with ``get_activation("relu")``; YAML configs may also give a ``class_path``.
+Each activation names the initialisation the science pairs it with, ``default_init`` (stated in its
+docstring with the source), which ``CoordMLP(init="auto")`` — the default everywhere — takes.
+
+Look one up by name with ``get_activation("relu")``; YAML configs may also give a ``class_path``. A new
+activation is one subclass and one ``register_activation("name", Class)`` line (docs/extending.md).
 """
 
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
-import numpy as np
 import torch
 from torch import Tensor, nn
+
+from coordnet.models.quadrature import gaussian_duals
 
 Duals = tuple[Tensor, Tensor]
 
@@ -41,35 +47,17 @@ def _correlation(var1: Tensor, var2: Tensor, cov: Tensor) -> tuple[Tensor, Tenso
     return norm, rho.clamp(-1.0, 1.0)
 
 
-def gauss_hermite_duals(activation: "Activation", var1: Tensor, var2: Tensor, cov: Tensor, order: int = 96,
-                        chunk: int = 2048) -> Duals:
-    """``activation.dual`` by an ``order``² Gauss–Hermite rule over u = √var1·z1, v = t·z1 + r·z2.
-
-    t = cov/√var1 and r = √(var2 − t²), z1, z2 ~ N(0, 1) independent. Exact to round-off for
-    polynomials of degree < 2·order; smooth activations converge exponentially, kinks only polynomially
-    (hence the closed forms). Inputs broadcast; computed in float64, ``chunk`` entries at a time.
-    """
-    nodes, weights = np.polynomial.hermite_e.hermegauss(order)
-    z = torch.from_numpy(nodes)
-    w = torch.from_numpy(weights / math.sqrt(2 * math.pi))
-    var1, var2, cov = torch.broadcast_tensors(*(torch.as_tensor(t, dtype=torch.float64) for t in (var1, var2, cov)))
-    shape = var1.shape
-    out_f, out_d = [], []
-    for a, b, c in zip(*(t.reshape(-1).split(chunk) for t in (var1, var2, cov))):
-        z, w = z.to(a.device), w.to(a.device)
-        su = a.sqrt()
-        t = torch.where(su > 0, c / torch.where(su > 0, su, 1.0), 0.0)
-        r = (b - t**2).clamp_min(0).sqrt()
-        u = su[:, None, None] * z[None, :, None]  # (n, Q, 1)
-        v = t[:, None, None] * z[None, :, None] + r[:, None, None] * z[None, None, :]  # (n, Q, Q)
-        ww = w[:, None] * w[None, :]
-        out_f.append((activation(u) * activation(v) * ww).sum((1, 2)))
-        out_d.append((activation.derivative(u) * activation.derivative(v) * ww).sum((1, 2)))
-    return torch.cat(out_f).reshape(shape), torch.cat(out_d).reshape(shape)
-
-
 class Activation(nn.Module):
-    """Elementwise φ with its derivative φ′. Subclasses implement both; shapes are preserved."""
+    """Elementwise φ with its derivative φ′. Subclasses implement both; shapes are preserved.
+
+    ``default_init``: the initialisation ``CoordMLP(init="auto")`` uses with this activation — one of
+    ``he``, ``standard``, ``eoc``, ``siren`` (``CoordMLP``'s docstring defines them). He unless a subclass
+    names the one its source pairs it with.
+    """
+
+    default_init: ClassVar[str] = "he"
+    #: Pre-activations where φ or φ′ is not smooth, where the duals' quadrature splits its panels.
+    kinks: ClassVar[tuple[float, ...]] = ()
 
     def forward(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -80,10 +68,11 @@ class Activation(nn.Module):
     def dual(self, var1: Tensor, var2: Tensor, cov: Tensor) -> Duals:
         """(E[φ(u)φ(v)], E[φ′(u)φ′(v)]) for (u, v) ~ N(0, [[var1, cov], [cov, var2]]), elementwise, float64.
 
-        This base version integrates numerically (``gauss_hermite_duals``); subclasses with a closed form
-        override it.
+        This base version integrates numerically with an error estimate (``coordnet.models.quadrature``: adaptive
+        Gauss–Legendre split at ``kinks``, accurate to 1e-9 + 1e-6·E|φ(u)φ(v)|, warning ``QuadratureWarning``
+        where it cannot get there); subclasses with a closed form override it.
         """
-        return gauss_hermite_duals(self, var1, var2, cov)
+        return gaussian_duals(self.forward, self.derivative, var1, var2, cov, kinks=self.kinks)
 
     def eoc_variance(self) -> float:
         """Weight variance σ² that puts a deep network of this activation at the Edge of Chaos."""
@@ -102,10 +91,16 @@ def _check_positive(name: str, value: float, owner: str) -> float:
 class AbsLinear(Activation):
     """`φ(x) = a·x + b·|x|`, with `φ′(x) = a + b·sgn(x)` and `φ′(0) = a`.
 
+    Init ``eoc``: weight variance 1/((a² + b²)·fan_in), the Edge of Chaos of arXiv 2501.13225 (Def. 3); for
+    ReLU that is He's 2/fan_in, for |x| 1/fan_in.
+
     Args:
         a: slope of the linear part.
         b: slope of the absolute-value part. Δ_φ = b²/(a² + b²) measures how far φ is from linear.
     """
+
+    default_init = "eoc"
+    kinks = (0.0,)
 
     def __init__(self, a: float = 0.5, b: float = 0.5) -> None:
         super().__init__()
@@ -150,8 +145,11 @@ class ReLU(AbsLinear):
     """`φ(x) = max(x, 0)`, the (½, ½) member of ``AbsLinear``.
 
     φ′(0) = 0 here (torch's and Nguyen et al.'s convention), where the general family has φ′(0) = a;
-    the two differ only on the measure-zero set x = 0.
+    the two differ only on the measure-zero set x = 0. Init ``he`` (He et al. 2015): N(0, 2/fan_in), which
+    is also ReLU's Edge of Chaos.
     """
+
+    default_init = "he"
 
     def __init__(self) -> None:
         super().__init__(0.5, 0.5)
@@ -184,6 +182,8 @@ class Abs(AbsLinear):
 
 class Cos(Activation):
     """`φ(x) = cos(s·x + phase)`, with `φ′(x) = −s·sin(s·x + phase)`.
+
+    Init ``he``: N(0, 2/fan_in) on every layer, as paper 1 (arXiv 2402.04783 §6) trains cos networks.
 
     Args:
         s: frequency s > 0 (the paper's s; 5 in arXiv 2402.04783 §6).
@@ -218,9 +218,14 @@ class Cos(Activation):
 class Sine(Cos):
     """SIREN's `φ(x) = sin(ω0·x)` = cos(ω0·x − π/2), with `φ′(x) = ω0·cos(ω0·x)`.
 
+    Init ``siren``: first layer U(±1/fan_in), later ones U(±√(6/fan_in)/ω0) (Sitzmann et al. 2020, §3.2 and
+    their code).
+
     Args:
         omega0: frequency ω0 (30 in Sitzmann et al. 2020).
     """
+
+    default_init = "siren"
 
     def __init__(self, omega0: float = 30.0) -> None:
         super().__init__(s=_check_positive("omega0", omega0, "sine"), phase=-math.pi / 2)
@@ -241,6 +246,9 @@ class Sine(Cos):
 
 class Gaussian(Activation):
     """`φ(x) = exp(−x²/(2σ²))`, with `φ′(x) = −(x/σ²)·φ(x)`.
+
+    Init ``he``: Ramasinghe & Lucey (arXiv 2111.15135) state no init of their own (their code keeps
+    PyTorch's default linear layers); coordnet uses He, as for the other non-periodic activations.
 
     Args:
         sigma: width σ > 0 (0.05 in the Lucey group's image configs, relative to SIREN-scale inputs).
@@ -277,6 +285,24 @@ ACTIVATIONS: dict[str, type[Activation]] = {
     "relu": ReLU,
     "sine": Sine,
 }
+
+
+def register_activation(name: str, cls: type[Activation]) -> type[Activation]:
+    """Make ``cls`` known by ``name`` (case-insensitive) to ``get_activation``, configs and the CLI; returns ``cls``.
+
+    Everything that reads an activation (training, the exact and analytic NTK, the callback, the property
+    tests over ``ACTIVATIONS``) then works with it: it needs only ``forward`` and ``derivative``.
+
+    Raises:
+        ValueError: ``name`` is taken by another class, or ``cls`` is not an ``Activation`` subclass.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Activation)):
+        raise ValueError(f"register_activation: {cls!r} is not a subclass of coordnet's Activation")
+    key = name.lower()
+    if ACTIVATIONS.get(key, cls) is not cls:
+        raise ValueError(f"register_activation: the name {name!r} is taken by {ACTIVATIONS[key].__name__}")
+    ACTIVATIONS[key] = cls
+    return cls
 
 
 def get_activation(name_or_obj: str | Activation, **kwargs: float) -> Activation:

@@ -19,7 +19,8 @@ def init_config(part: nn.Module, skip: tuple[str, ...] = ()) -> dict:
     constructor arguments as attributes (tested for every activation and encoding).
     """
     cls = type(part)
-    names = [name for name in inspect.signature(cls.__init__).parameters if name not in ("self", *skip)]
+    names = [name for name, parameter in inspect.signature(cls.__init__).parameters.items()
+             if name not in ("self", *skip) and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)]
     missing = [name for name in names if not hasattr(part, name)]
     if missing:
         raise TypeError(f"{cls.__name__} keeps no attribute for its argument(s) {', '.join(missing)}, "

@@ -65,17 +65,13 @@ def _layer_variances(mlp: CoordMLP) -> list[tuple[float, float, float, float]]:
 def analytic_kernels(mlp: CoordMLP | torch.nn.Module, x1: Tensor, x2: Tensor | None = None) -> AnalyticKernels:
     """The per-output NNGP and NTK of ``mlp``'s infinite-width limit (see the module docstring).
 
-    ``mlp``: a ``CoordMLP``, or a module holding one as ``.model`` (``CoordNetModule``).
+    ``mlp``: a ``CoordMLP``, or a module whose ``ntk_model()`` returns one (``CoordNetModule``).
     """
     mlp = require_mlp(mlp, "analytic_kernels")
     device = mlp.linears[0].weight.device
     with torch.no_grad():  # encodings compute in their input's dtype
-        h1 = x1.to(device=device, dtype=torch.float64)
-        h1 = mlp.encoding(h1) if mlp.encoding is not None else h1
-        h2 = h1
-        if x2 is not None:
-            h2 = x2.to(device=device, dtype=torch.float64)
-            h2 = mlp.encoding(h2) if mlp.encoding is not None else h2
+        h1 = mlp.encode(x1.to(device=device, dtype=torch.float64))
+        h2 = h1 if x2 is None else mlp.encode(x2.to(device=device, dtype=torch.float64))
     # P for (x1, x2) and the two diagonals (x1, x1), (x2, x2), which set the variances of u and v
     cross, diag1, diag2 = h1 @ h2.T, (h1**2).sum(1), (h2**2).sum(1)
     symmetric = x2 is None

@@ -12,7 +12,7 @@ Shapes and conventions (N = len(x1), M = len(x2), O = outputs, P = parameters):
 - Gram assembly runs in ``dtype`` (float64 by default) on the model's device; TF32 is switched off
   while a kernel is built, so it never touches a float32 Gram either.
 
-Fast path (``CoordMLP``, or a module holding one as ``.model``): with H_{l−1} the input of linear
+Fast path (``CoordMLP``, or a module whose ``ntk_model()`` returns one): with H_{l−1} the input of linear
 layer l (c_w, c_b its weight and bias scales) and G_l = ∂f/∂s_l (N, O, n_l) the gradient of every
 output with respect to that layer's output, obtained for all O outputs in one backward recursion
 G_l = φ′(S_l) ⊙ (c_w G_{l+1} W_{l+1}) that reads ``activation.derivative``,
@@ -54,10 +54,15 @@ def no_tf32() -> Iterator[None]:
 
 
 def find_mlp(model: nn.Module) -> CoordMLP | None:
-    """The ``CoordMLP`` the fast path can use: the model itself or its ``.model`` (``CoordNetModule``)."""
+    """The ``CoordMLP`` the fast path can use: the model itself, or the one its ``ntk_model()`` method returns.
+
+    ``ntk_model()`` is how a wrapper (``CoordNetModule``) says its output is that MLP's plus constants, so that
+    its NTK is the MLP's.
+    """
     if isinstance(model, CoordMLP):
         return model
-    inner = getattr(model, "model", None)
+    hook = getattr(model, "ntk_model", None)
+    inner = hook() if callable(hook) else None
     return inner if isinstance(inner, CoordMLP) else None
 
 
@@ -84,25 +89,19 @@ class LayerFactors:
 
 
 def layer_factors(mlp: CoordMLP, x: Tensor, dtype: torch.dtype = torch.float64) -> LayerFactors:
-    """Forward and one batched backward (all outputs at once) through ``mlp`` at ``x``, in ``dtype``."""
+    """``mlp.trace`` at ``x`` in ``dtype``, then one batched backward (all outputs at once) through its layers."""
     check_coordinates("x", x, mlp.in_features)
     x = x.to(device=mlp.linears[0].weight.device, dtype=dtype)
     with torch.no_grad():
-        h = mlp.encoding(x) if mlp.encoding is not None else x
-        inputs, preacts = [h], []
-        weights = [lin.weight.to(dtype) * lin.weight_scale for lin in mlp.linears]
-        for lin, w in zip(mlp.linears[:-1], weights):
-            s = h @ w.T
-            if lin.bias is not None:
-                s = s + lin.bias.to(dtype) * lin.bias_scale
-            preacts.append(s)
-            h = mlp.activation(s)
-            inputs.append(h)
+        trace = mlp.trace(x)
+        inputs, preacts = trace.inputs, trace.preacts
+        del trace
         n, out = x.shape[0], mlp.out_features
         g = torch.eye(out, dtype=dtype, device=x.device).expand(n, out, out)  # ∂f/∂s_L
         grads = [g]
         while preacts:  # popping frees each pre-activation once used
-            g = (g @ weights[len(preacts)]).mul_(mlp.activation.derivative(preacts.pop())[:, None, :])  # (N, O, n_l)
+            weight = mlp.linears[len(preacts)].scaled_weight(dtype)
+            g = (g @ weight).mul_(mlp.activation.derivative(preacts.pop())[:, None, :])  # (N, O, n_l)
             grads.append(g)
     grads.reverse()
     return LayerFactors(
@@ -203,7 +202,7 @@ def empirical_ntk(model: nn.Module, x1: Tensor, x2: Tensor | None = None, mode: 
     """The empirical NTK of ``model`` between ``x1`` (N, d) and ``x2`` (M, d; default x1).
 
     Args:
-        model: a ``CoordMLP`` or module holding one as ``.model`` (fast path), or any module mapping
+        model: a ``CoordMLP`` or a module whose ``ntk_model()`` returns one (fast path), or any module mapping
             (N, d) to (N, O) (generic path).
         mode: ``full`` (N·O, M·O), ``trace`` (N, M), ``mean`` (N, M) or ``per_output`` (O, N, M).
         normalization: ``raw`` (J Jᵀ) or ``by_n`` (J Jᵀ / N).

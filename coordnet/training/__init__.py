@@ -5,7 +5,8 @@ from coordnet.training.checkpoint_io import SafeCheckpointIO
 from coordnet.training.divergence import DivergenceGuard, TrainingDiverged
 from coordnet.training.interrupts import InterruptCheckpoint, TrainingInterrupted
 from coordnet.training.ntk_callback import NTKSpectrumCallback
-from coordnet.training.module import CoordNetModule, predict, psnr
+from coordnet.training.metrics import predict, prediction_psnr, psnr
+from coordnet.training.module import CoordNetModule
 from coordnet.training.runs import RunLogger
 from coordnet.training.summary import RunSummary
 from coordnet.training.trainer import CHECKPOINT_DEFAULTS, PROGRESS_BAR_DEFAULTS, TRAINER_DEFAULTS, make_trainer

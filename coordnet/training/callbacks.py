@@ -13,7 +13,7 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from coordnet.data.base import CoordDataModule
 from coordnet.tables import write_csv
-from coordnet.training.module import predict, prediction_psnr, psnr
+from coordnet.training.metrics import predict, prediction_psnr, psnr
 
 
 class ProgressBar(TQDMProgressBar):

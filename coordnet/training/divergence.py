@@ -61,7 +61,7 @@ def initial_fault(pl_module: LightningModule, datamodule: object) -> str:
     x, y = getattr(datamodule, "train_x", None), getattr(datamodule, "train_y", None)
     if x is None or y is None:
         return "the network's output or the targets are not finite"
-    from coordnet.training.module import predict
+    from coordnet.training.metrics import predict
 
     if not torch.isfinite(predict(pl_module, x)).all():
         return ("the network's output at initialisation is NaN or infinite: an input or configuration fault "

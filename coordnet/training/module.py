@@ -3,7 +3,7 @@
 The prediction is `f(x) = MLP(x) + c`, with c a fixed (not trained) per-channel offset set to the mean
 training target when fitting starts (``center_targets``; SIREN rescales images to [−1, 1] instead).
 Without it an Adam step moves the output bias by about lr, so at lr 1e-4 the ~0.5 offset of an image
-takes thousands of steps: SIREN on camera 128² reaches 32 dB after 500 steps without it, 39 dB with it.
+takes thousands of steps (docs/benchmarks.md, "Fitting camera 128×128", measures the difference).
 The offset adds nothing to the NTK (it has no parameters).
 
 Loss: MSE, `(1/(N·O)) Σ (f(x) − y)²` over the batch. PSNR: `10·log10(R²/MSE)` with R the data's
@@ -16,6 +16,7 @@ grid every ``reconstruction_every_n_steps`` steps.
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import warnings
 from typing import Callable, Sequence
@@ -29,40 +30,12 @@ from torch import Tensor, nn
 from coordnet.data.base import CoordDataModule
 from coordnet.models import Activation, CoordMLP, Encoding
 from coordnet.models.config import init_config
-from coordnet.models.mlp import Init, Parametrization, check_coordinates, physical_memory
-from coordnet.ntk.empirical import find_mlp
+from coordnet.models.mlp import Init, Parametrization, physical_memory
+from coordnet.training.callbacks import ReconstructionLogger
+from coordnet.training.metrics import psnr
 
-# The hyperparameters keep the activation's config, not the object (see CoordNetModule.__init__).
-warnings.filterwarnings("ignore", "Attribute 'activation' is an instance of `nn.Module`")
-# ModelCheckpoint warns that under manual optimisation a checkpoint holds the parameters after the step: so it
-# does under automatic optimisation too, and global_step counts that step (resuming is bitwise exact, tested).
-warnings.filterwarnings("ignore", "Using ModelCheckpoint with manual optimization")
-
-
-def psnr(mse: Tensor, data_range: float = 1.0) -> Tensor:
-    """Peak signal-to-noise ratio in dB, `10·log10(R²/MSE)`."""
-    return 10 * torch.log10(data_range**2 / mse)
-
-
-@torch.no_grad()
-def predict(model: torch.nn.Module, coords: Tensor, chunk_size: int = 65536) -> Tensor:
-    """`model(coords)` in chunks of rows, in eval mode, without gradients; the mode is restored.
-
-    ``coords``: (N, d), N ≥ 1, d the model's coordinate dimension (checked when the model is a coordinate MLP).
-    """
-    mlp = find_mlp(model)
-    if mlp is not None:
-        check_coordinates("predict: coords", coords, mlp.in_features)
-    was_training = model.training
-    model.eval()
-    out = torch.cat([model(chunk) for chunk in coords.split(chunk_size)])
-    model.train(was_training)
-    return out
-
-
-def prediction_psnr(model: torch.nn.Module, x: Tensor, y: Tensor, data_range: float = 1.0) -> float:
-    """PSNR in dB of ``predict(model, x)`` against ``y`` (N, O): the whole set at once, in eval mode."""
-    return psnr(((predict(model, x) - y) ** 2).mean(), data_range).item()
+# CoordMLP's arguments, which CoordNetModule passes on by name from its own.
+NETWORK_ARGUMENTS = tuple(inspect.signature(CoordMLP).parameters)
 
 
 class CoordNetModule(LightningModule):
@@ -78,7 +51,7 @@ class CoordNetModule(LightningModule):
         depth: number of hidden layers when hidden is one width.
         activation: a name (sine, cos, relu, abs, abrelu, gaussian) or a class config such as {class_path: Cos,
             init_args: {s: 5.0}}.
-        init: he N(0, 2/fan_in); standard N(0, weight_var/fan_in); eoc N(0, 1/((a²+b²)·fan_in)) for a·x + b·|x|;
+        init: auto, the activation's own (sine siren, cos and relu he, abs and abrelu eoc); he N(0, 2/fan_in); standard N(0, weight_var/fan_in); eoc N(0, 1/((a²+b²)·fan_in)) for a·x + b·|x|;
             siren U(±1/fan_in) first, U(±√(6/fan_in)/ω0) after.
         parametrization: standard, or ntk (weights N(0, 1), the forward scaled by σ/√fan_in).
         bias: whether the layers have biases.
@@ -105,7 +78,7 @@ class CoordNetModule(LightningModule):
         hidden: int | list[int] = 256,
         depth: int = 3,
         activation: Activation | str = "sine",
-        init: Init = "siren",
+        init: Init = "auto",
         parametrization: Parametrization = "standard",
         bias: bool = True,
         encoding: Callable[[int], Encoding] | None = None,
@@ -127,14 +100,15 @@ class CoordNetModule(LightningModule):
             raise ValueError(f"reconstruction_every_n_steps must be > 0 or null, got {reconstruction_every_n_steps!r}")
         if gradient_clip_val is not None and not (math.isfinite(gradient_clip_val) and gradient_clip_val > 0):
             raise ValueError(f"gradient_clip_val must be a finite number > 0 or null, got {gradient_clip_val!r}")
-        # The optimiser and scheduler builders are often lambdas, which cannot be pickled; the run's
-        # config.yaml records them instead.
-        self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
+        network = {name: value for name, value in locals().items() if name in NETWORK_ARGUMENTS}
+        network["encoding"] = encoding(in_features) if encoding is not None else None
+        with warnings.catch_warnings():  # the hyperparameters keep the activation's config, not the object
+            warnings.filterwarnings("ignore", "Attribute 'activation' is an instance of `nn.Module`")
+            # The optimiser and scheduler builders are often lambdas, which cannot be pickled; the run's
+            # config.yaml records them instead.
+            self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
         self.optimizer, self.lr_scheduler = optimizer, lr_scheduler
-        self.model = CoordMLP(
-            in_features, out_features, hidden, depth, activation, init, parametrization, bias,
-            encoding(in_features) if encoding is not None else None, weight_var, bias_std, first_layer_fan_in,
-        )
+        self.model = CoordMLP(**network)
         self._keep_configs_in_hparams()
         self.data_range = data_range
         self.register_buffer("output_offset", torch.zeros(out_features))
@@ -152,7 +126,7 @@ class CoordNetModule(LightningModule):
 
     def __setattr__(self, name: str, value: object) -> None:
         # Lightning sets _current_fx_name around each of the ~30 hook calls of a step; nn.Module's checks
-        # for parameters, buffers and submodules made that 2-3% of a 64² step on a CPU.
+        # for parameters, buffers and submodules are a measurable part of a small step (docs/benchmarks.md).
         if name == "_current_fx_name":
             object.__setattr__(self, name, value)
         else:
@@ -160,6 +134,10 @@ class CoordNetModule(LightningModule):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x) + self.output_offset
+
+    def ntk_model(self) -> CoordMLP:
+        """The network whose NTK this module has: its output is the MLP's plus a constant offset."""
+        return self.model
 
     def setup(self, stage: str) -> None:
         if stage != "fit":
@@ -266,7 +244,6 @@ class CoordNetModule(LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": self.lr_scheduler(opt), "interval": "step"}}
 
     def configure_callbacks(self) -> Sequence[Callback]:
-        from coordnet.training.callbacks import ReconstructionLogger
 
         every = self.hparams.reconstruction_every_n_steps
         return [ReconstructionLogger(every)] if every else []

@@ -84,7 +84,7 @@ class NTKSpectrumCallback(Callback):
         normalization: ``raw`` (J Jᵀ, paper 1) or ``by_n`` (J Jᵀ / N, paper 2); κ, effective rank,
             distances and alignment do not depend on it.
         seed: seed of the probe draw.
-        log_figure: also draw the ``ntk/spectrum`` figure (~0.1-0.3 s per measurement on a CPU).
+        log_figure: also draw the ``ntk/spectrum`` figure at each measurement (its cost: docs/benchmarks.md).
         full_data_every_n_steps: also measure over every training point this often (None: never).
         full_data_probes: SLQ probes of that measurement.
     """

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from coordnet.data.base import CoordDataModule
-from coordnet.training.module import CoordNetModule, predict
+from coordnet.training.metrics import predict
+from coordnet.training.module import CoordNetModule
 from coordnet.training.runs import imported_class, read_checkpoint, run_of_checkpoint
 
 FORMATS = (".png", ".wav", ".npy")

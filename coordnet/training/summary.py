@@ -21,7 +21,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from torch.utils.tensorboard.summary import hparams
 
 from coordnet.data.base import CoordDataModule
-from coordnet.training.module import prediction_psnr
+from coordnet.training.metrics import prediction_psnr
 from coordnet.training.ntk_callback import NTKSpectrumCallback
 from coordnet.training.runs import show_setting
 

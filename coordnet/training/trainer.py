@@ -20,6 +20,7 @@ from coordnet.training.callbacks import ProgressBar
 from coordnet.training.checkpoint_io import with_safe_checkpoint_io
 from coordnet.training.divergence import DivergenceGuard
 from coordnet.training.interrupts import InterruptCheckpoint
+from coordnet.training.quiet import silence_lightning_noise
 from coordnet.training.runs import RunLogger
 from coordnet.training.summary import RunSummary
 
@@ -42,6 +43,7 @@ def make_trainer(save_dir: str = "runs", name: str = "coordnet", **overrides: An
 
     ``overrides`` replace the defaults, except ``callbacks`` and ``plugins``, which are added to them.
     """
+    silence_lightning_noise()
     callbacks = [DivergenceGuard(), InterruptCheckpoint(), RunSummary(verbose=False)]
     if overrides.get("enable_checkpointing", True):
         callbacks.append(ModelCheckpoint(**CHECKPOINT_DEFAULTS))
