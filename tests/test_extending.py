@@ -92,3 +92,11 @@ def test_the_worked_examples_in_docs_extending_run(tmp_path, monkeypatch):
     assert [r["activation"] for r in records] == ["relu", "sine", "sinc"]
     assert all(r["lambda_min"] > 0 for r in records) and "| sinc | 64 |" in summary
     assert {p.name for p in tmp_path.iterdir()} == {"records.jsonl", "records.csv", "width_sweep.png", "summary.md"}
+
+
+def test_the_module_and_the_network_share_one_default_init():
+    """--model.activation relu used to fail on CoordNetModule's default init (siren) while CoordMLP's was he."""
+    from coordnet.training import CoordNetModule
+
+    for activation, init in (("relu", "he"), ("sine", "siren"), ("abs", "eoc"), ("cos", "he")):
+        assert CoordNetModule(activation=activation).model.init == CoordMLP(activation=activation).init == init
