@@ -486,7 +486,7 @@ def main(argv: list[str] | None = None) -> None:
         if not args or args[0] in ("-h", "--help"):
             print(HELP)
         elif args[0] == "demo":
-            from coordnet.experiments.demo import main as demo_main
+            from coordnet.demo import main as demo_main
 
             demo_main(args[1:])
         elif args[0] == "predict":

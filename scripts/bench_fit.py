@@ -8,7 +8,7 @@ memorize. Target: sine ≥ 35 dB by step 500.
 
 import argparse
 
-from coordnet.experiments.fitting import fit_image, siren_and_relu
+from coordnet.training.fitting import fit_image, siren_and_relu
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--accelerator", default="cpu", help="cpu, gpu or auto (default: cpu)")

@@ -65,6 +65,16 @@ def test_no_import_cycles():
     assert not cycles, " ; ".join(" → ".join(c) for c in cycles)
 
 
+def test_no_cycles_between_the_layers():
+    """At the level of the layers (coordnet.models, .ntk, .data, .training, .experiments, .cli, …): one way only."""
+    layer = lambda name: ".".join(name.split(".")[:2])  # noqa: E731
+    graph: dict[str, set[str]] = {}
+    for name, imports in import_graph().items():
+        graph.setdefault(layer(name), set()).update(layer(i) for i in imports if layer(i) != layer(name))
+    cycles = [cycle for name in graph if (cycle := cycle_through(graph, name))]
+    assert not cycles, " ; ".join(" → ".join(c) for c in cycles)
+
+
 def test_the_cycle_finder_finds_a_cycle():
     assert cycle_through({"a": {"b"}, "b": {"c"}, "c": {"a"}}, "a") == ["a", "b", "c", "a"]
     assert cycle_through({"a": {"b"}, "b": set()}, "a") is None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from coordnet.experiments.fitting import fit_image, siren_and_relu
+from coordnet.training.fitting import fit_image, siren_and_relu
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,7 +12,8 @@ from pytorch_lightning import Callback, LightningModule, Trainer, seed_everythin
 
 from coordnet.data import ImageDataModule
 from coordnet.models import Activation, ReLU, Sine
-from coordnet.training import CoordNetModule, make_trainer
+from coordnet.training.module import CoordNetModule
+from coordnet.training.trainer import make_trainer
 from coordnet.training.metrics import prediction_psnr
 
 
