@@ -15,7 +15,7 @@ import torch
 from matplotlib.figure import Figure
 
 from coordnet.experiments.paper_data import P1_LIP_WIDTHS, P1_LIPSCHITZ
-from coordnet.experiments.reporting import group_means, loglog_slope, markdown_table
+from coordnet.experiments.reporting import group_means, markdown_table, slopes_ours_and_paper
 from coordnet.models import CoordMLP, Cos, ReLU
 
 NAME = "p1_lipschitz"
@@ -105,9 +105,7 @@ def report(records: list[dict]) -> tuple[Figure, str]:
     slopes = []
     for act, n0 in sorted({(t["activation"], t["n0"]) for t in means}):
         mine = [t for t in means if (t["activation"], t["n0"]) == (act, n0)]
-        paper = [t for t in mine if t["paper"]]
-        slopes.append([act, n0, loglog_slope([t["n3"] for t in mine], [t["elip_mean"] for t in mine]),
-                       loglog_slope([t["n3"] for t in paper], [t["paper"] for t in paper]) if len(paper) > 1 else "—"])
+        slopes.append([act, n0, *slopes_ours_and_paper(mine, "n3", "elip_mean")])
     seeds = len({r["seed"] for r in records})
     return figure(means), "\n".join([
         "# Paper 1, Figs. 3–4: empirical Lipschitz constant of the layer-3 features",

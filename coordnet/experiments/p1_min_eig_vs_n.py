@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from coordnet.experiments.networks import p1_kernel_spectrum
 from coordnet.experiments.paper_data import P1_MIN_EIG, P1_NS
-from coordnet.experiments.reporting import group_means, loglog_slope, markdown_table
+from coordnet.experiments.reporting import group_means, markdown_table, slopes_ours_and_paper
 from coordnet.models import Cos, ReLU
 
 NAME = "p1_min_eig_vs_n"
@@ -95,10 +95,8 @@ def slopes(summary: list[dict]) -> list[list]:
     for act in ACTIVATIONS:
         for mult in sorted({s["multiplier"] for s in summary}):
             mine = [s for s in summary if s["activation"] == act and s["multiplier"] == mult]
-            paper = [s for s in mine if s["paper"]]
-            rows.append([act, f"{mult}N", loglog_slope([s["N"] for s in mine], [s["lambda_min_mean"] for s in mine]),
-                         loglog_slope([s["N"] for s in paper], [s["paper"] for s in paper]) if len(paper) > 1
-                         else "—", "1.5" if act == "cos" else "1"])
+            rows.append([act, f"{mult}N", *slopes_ours_and_paper(mine, "N", "lambda_min_mean"),
+                         "1.5" if act == "cos" else "1"])
     return rows
 
 

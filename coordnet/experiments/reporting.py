@@ -32,6 +32,14 @@ def loglog_slope(xs: Sequence[float], ys: Sequence[float]) -> float:
     return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
 
 
+def slopes_ours_and_paper(rows: Sequence[dict], x: str, ours: str) -> tuple[float, float | str]:
+    """``loglog_slope`` of column ``ours`` against ``x`` over ``rows``, and of the ``paper`` column over the rows
+    where the paper has a value ("—" where it has fewer than two)."""
+    paper = [r for r in rows if r["paper"]]
+    return (loglog_slope([r[x] for r in rows], [r[ours] for r in rows]),
+            loglog_slope([r[x] for r in paper], [r["paper"] for r in paper]) if len(paper) > 1 else "—")
+
+
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
     """A GitHub Markdown table; floats are written with 4 significant digits."""
     cell = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)  # noqa: E731

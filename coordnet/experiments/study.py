@@ -35,8 +35,12 @@ import yaml
 from coordnet.experiments.sweeps import default_workers, run_sweep
 from coordnet.tables import write_csv
 
-def is_study(module: ModuleType) -> bool:
-    return all(hasattr(module, attr) for attr in ("NAME", "jobs", "run", "report"))
+STUDY_ATTRIBUTES = ("NAME", "jobs", "run", "report")
+
+
+def missing_attributes(module: ModuleType) -> list[str]:
+    """The names of ``STUDY_ATTRIBUTES`` that ``module`` lacks (none: it is a study)."""
+    return [attr for attr in STUDY_ATTRIBUTES if not hasattr(module, attr)]
 
 
 def available_studies() -> list[str]:
@@ -44,7 +48,7 @@ def available_studies() -> list[str]:
     import coordnet.experiments
 
     names = [info.name for info in pkgutil.iter_modules(coordnet.experiments.__path__)]
-    return [name for name in names if is_study(importlib.import_module(f"coordnet.experiments.{name}"))]
+    return [name for name in names if not missing_attributes(importlib.import_module(f"coordnet.experiments.{name}"))]
 
 
 def load_study(name: str) -> ModuleType:
@@ -63,8 +67,8 @@ def load_study(name: str) -> ModuleType:
                 raise
     else:
         raise ValueError(f"unknown study {name!r}; coordnet's are {', '.join(available_studies())}")
-    if not is_study(study):
-        missing = [attr for attr in ("NAME", "jobs", "run", "report") if not hasattr(study, attr)]
+    missing = missing_attributes(study)
+    if missing:
         raise ValueError(f"{path} is not a study: it lacks {', '.join(missing)} (see coordnet.experiments.study)")
     return study
 
@@ -84,10 +88,11 @@ def apply_settings(study: ModuleType, assignments: Sequence[str]) -> None:
     Raises:
         ValueError: not KEY=VALUE, a KEY the study does not have, or a VALUE of another kind than its default.
     """
+    known = settings(study)
     for assignment in assignments:
         key, sep, text = assignment.partition("=")
-        if not sep or key not in settings(study):
-            raise ValueError(f"--set {assignment!r}: expected KEY=VALUE with KEY one of {', '.join(settings(study))}")
+        if not sep or key not in known:
+            raise ValueError(f"--set {assignment!r}: expected KEY=VALUE with KEY one of {', '.join(known)}")
         default, value = getattr(study, key), yaml.safe_load(text)
         if isinstance(default, (tuple, list)):
             value = tuple(value) if isinstance(value, list) else (value,)
@@ -119,7 +124,8 @@ def run_study(study: ModuleType, quick: bool = False, out: str | Path | None = N
     out = Path(out) if out is not None else output_dir(study, quick)
     jobs = study.jobs(quick, out)
     key = sorted({k for job in jobs for k in job})
-    records = run_sweep(jobs, partial(record, study.run), out / "records.jsonl", key, workers, desc=study.NAME, progress=progress)
+    records = run_sweep(jobs, partial(record, study.run), out / "records.jsonl", key, workers, desc=study.NAME,
+                        progress=progress)
     figure, summary = study.report(records)
     extra = study.tables(records) if hasattr(study, "tables") else {}
     for name, rows in ({"records": [scalar_fields(r) for r in records]} | extra).items():
