@@ -59,7 +59,8 @@ from coordnet.training import (CHECKPOINT_DEFAULTS, PROGRESS_BAR_DEFAULTS, TRAIN
                                TrainingInterrupted)
 from coordnet.training.checkpoint_io import with_safe_checkpoint_io
 from coordnet.training.quiet import silence_lightning_noise
-from coordnet.training.runs import (checkpoint_differences, claim_version, imported_class, newer_checkpoint,
+from coordnet.models.config import imported_class
+from coordnet.training.runs import (checkpoint_differences, claim_version, newer_checkpoint,
                                     read_checkpoint, run_of_checkpoint)
 
 

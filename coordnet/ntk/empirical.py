@@ -35,6 +35,7 @@ from typing import Callable, Iterator, Literal
 import torch
 from torch import Tensor, nn
 
+from coordnet.models.ensemble import CoordMLPEnsemble
 from coordnet.models.mlp import CoordMLP, check_coordinates
 
 Mode = Literal["full", "trace", "mean", "per_output"]
@@ -64,6 +65,15 @@ def find_mlp(model: nn.Module) -> CoordMLP | None:
     hook = getattr(model, "ntk_model", None)
     inner = hook() if callable(hook) else None
     return inner if isinstance(inner, CoordMLP) else None
+
+
+def find_ensemble(model: nn.Module) -> CoordMLPEnsemble | None:
+    """The ``CoordMLPEnsemble`` that ``model`` is, or that its ``ntk_model()`` returns (``EnsembleModule``), or None."""
+    if isinstance(model, CoordMLPEnsemble):
+        return model
+    hook = getattr(model, "ntk_model", None)
+    inner = hook() if callable(hook) else None
+    return inner if isinstance(inner, CoordMLPEnsemble) else None
 
 
 def require_mlp(model: nn.Module, what: str) -> CoordMLP:
@@ -109,6 +119,33 @@ def layer_factors(mlp: CoordMLP, x: Tensor, dtype: torch.dtype = torch.float64) 
         [lin.weight_scale**2 for lin in mlp.linears],
         [lin.bias_scale**2 if lin.bias is not None else 0.0 for lin in mlp.linears],
     )
+
+
+def ensemble_layer_factors(ensemble: CoordMLPEnsemble, x: Tensor,
+                           dtype: torch.dtype = torch.float64) -> list[LayerFactors]:
+    """Every member's ``LayerFactors`` at ``x`` ((N, d) shared, or (M, N, d)), from one batched forward and one
+    batched backward: G_l = φ′(S_l) ⊙ (c_w G_{l+1} W_{l+1}) with (M, N, O, n_l) tensors; member m's factors are
+    views of row m (the first layer's input is shared when x and the encoding are)."""
+    ensemble.check_inputs(x, "x")
+    x = x.to(device=ensemble.weights[0].device, dtype=dtype)
+    with torch.no_grad():
+        trace = ensemble.trace(x)
+        inputs, preacts = trace.inputs, trace.preacts
+        del trace
+        members, n, out = ensemble.num_members, x.shape[-2], ensemble.out_features
+        activation, _, _ = ensemble._constants(dtype, x.device)
+        g = torch.eye(out, dtype=dtype, device=x.device).expand(members, n, out, out)
+        grads = [g]
+        while preacts:
+            weight = ensemble.scaled_weight(len(preacts), dtype)[:, None]  # (M, 1, n_{l+1}, n_l)
+            g = (g @ weight).mul_(activation.derivative(preacts.pop())[:, :, None, :])  # (M, N, O, n_l)
+            grads.append(g)
+    grads.reverse()
+    bias = len(ensemble.biases) > 0
+    return [LayerFactors([h if h.ndim == 2 else h[m] for h in inputs], [g[m] for g in grads],
+                         [scales[m] ** 2 for scales in ensemble.weight_scales],
+                         [scales[m] ** 2 if bias else 0.0 for scales in ensemble.bias_scales])
+            for m in range(members)]
 
 
 def _check(mode: str, normalization: str) -> None:
@@ -202,8 +239,10 @@ def empirical_ntk(model: nn.Module, x1: Tensor, x2: Tensor | None = None, mode: 
     """The empirical NTK of ``model`` between ``x1`` (N, d) and ``x2`` (M, d; default x1).
 
     Args:
-        model: a ``CoordMLP`` or a module whose ``ntk_model()`` returns one (fast path), or any module mapping
-            (N, d) to (N, O) (generic path).
+        model: a ``CoordMLP`` or a module whose ``ntk_model()`` returns one (fast path), any module mapping
+            (N, d) to (N, O) (generic path), or a ``CoordMLPEnsemble`` (or a module whose ``ntk_model()`` returns
+            one): every member's kernel in one batched call, stacked along a leading member axis (M, …), equal
+            to M calls on the members; x1 and x2 may then be (M, N, d), each member its own points.
         mode: ``full`` (N·O, M·O), ``trace`` (N, M), ``mean`` (N, M) or ``per_output`` (O, N, M).
         normalization: ``raw`` (J Jᵀ) or ``by_n`` (J Jᵀ / N).
         dtype: dtype of the Jacobian factors and of the Gram (float64 by default).
@@ -214,6 +253,9 @@ def empirical_ntk(model: nn.Module, x1: Tensor, x2: Tensor | None = None, mode: 
         The kernel on the model's device, in ``dtype``.
     """
     _check(mode, normalization)
+    ensemble = find_ensemble(model)
+    if ensemble is not None:
+        return _ensemble_kernel(ensemble, x1, x2, mode, normalization, dtype)
     if x1.ndim != 2 or (x2 is not None and (x2.ndim != 2 or x2.shape[1] != x1.shape[1])):
         raise ValueError(f"x1 and x2 must be (N, d) with the same d, got {tuple(x1.shape)} and "
                          f"{None if x2 is None else tuple(x2.shape)}")
@@ -230,6 +272,16 @@ def empirical_ntk(model: nn.Module, x1: Tensor, x2: Tensor | None = None, mode: 
             with torch.no_grad():
                 outputs = model(x1[:1].to(device=param.device, dtype=param.dtype)).shape[-1]
     return _finish(kernel, mode, normalization, x1.shape[0], outputs)
+
+
+def _ensemble_kernel(ensemble: CoordMLPEnsemble, x1: Tensor, x2: Tensor | None, mode: str, normalization: str,
+                     dtype: torch.dtype) -> Tensor:
+    """Every member's kernel, stacked (M, …): one batched factor pass, then each member's Gram."""
+    with no_tf32():
+        f1 = ensemble_layer_factors(ensemble, x1, dtype)
+        f2 = f1 if x2 is None else ensemble_layer_factors(ensemble, x2, dtype)
+        kernel = torch.stack([kernel_from_factors(a, b, mode, symmetric=x2 is None) for a, b in zip(f1, f2)])
+    return _finish(kernel, mode, normalization, x1.shape[-2], ensemble.out_features)
 
 
 def ntk_layer_diagonals(model: nn.Module, x: Tensor, dtype: torch.dtype = torch.float64,

@@ -38,6 +38,15 @@ from coordnet.training.metrics import psnr
 NETWORK_ARGUMENTS = tuple(inspect.signature(CoordMLP).parameters)
 
 
+def align_logger_step(trainer) -> None:
+    """Set the Trainer's logger step counter to the optimiser steps taken. Lightning adds one to it when it restores
+    a checkpoint written at the end of a fit, so an extended run would log at step s + 1 and skip the steps its
+    log_every_n_steps asks for; coordnet's modules take exactly one optimiser step per batch, so the counts are equal."""
+    loop = trainer.fit_loop.epoch_loop
+    if loop._batches_that_stepped != trainer.global_step:
+        loop._batches_that_stepped = trainer.global_step
+
+
 class CoordNetModule(LightningModule):
     """Fit a coordinate MLP to a data module's points with the mean squared error.
 
@@ -178,12 +187,7 @@ class CoordNetModule(LightningModule):
         work in a closure and more hook calls: ~5% of a 64² step on a CPU (docs/benchmarks.md)."""
         x, y = batch
         step = self.global_step  # optimiser steps taken before this one: the step train/* is logged at
-        loop = self.trainer.fit_loop.epoch_loop
-        if loop._batches_that_stepped != step:
-            # The logger's step counter. Lightning adds one to it when it restores a checkpoint written at the end of
-            # a fit, so an extended run would log at step s + 1 and skip the steps its log_every_n_steps asks for;
-            # here every batch takes exactly one optimiser step, so the two counts are equal.
-            loop._batches_that_stepped = step
+        align_logger_step(self.trainer)
         optimizer = self.optimizers()
         optimizer.zero_grad()
         loss = F.mse_loss(self(x), y)

@@ -21,7 +21,8 @@ import torch
 from coordnet.data.base import CoordDataModule
 from coordnet.training.metrics import predict
 from coordnet.training.module import CoordNetModule
-from coordnet.training.runs import imported_class, read_checkpoint, run_of_checkpoint
+from coordnet.models.config import imported_class
+from coordnet.training.runs import read_checkpoint, run_of_checkpoint
 
 FORMATS = (".png", ".wav", ".npy")
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import pickle
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -51,14 +50,6 @@ class RunLogger(TensorBoardLogger):
         log_dir = Path(self.log_dir)
         if status != "success" and log_dir.is_dir() and not any(log_dir.iterdir()):
             log_dir.rmdir()
-
-
-def imported_class(class_path: str, base: type) -> type | None:
-    """The subclass of ``base`` that ``class_path`` (``module.Name``) names among the modules already imported, or
-    None: a path read from a checkpoint or config never imports anything new."""
-    module, _, name = class_path.rpartition(".")
-    cls = getattr(sys.modules.get(module), name, None)
-    return cls if isinstance(cls, type) and issubclass(cls, base) else None
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -14,9 +14,9 @@ from __future__ import annotations
 import math
 import shlex
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
-from pytorch_lightning import Callback, LightningDataModule, LightningModule, Trainer
+from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.loggers import TensorBoardLogger
 from torch.utils.tensorboard.summary import hparams
 
@@ -29,17 +29,33 @@ PSNR_TAGS = ("final/train_psnr", "final/test_psnr")
 NTK_TAGS = ("final/lambda_min", "final/kappa_init", "final/kappa_end")
 
 
-def hparam_values(module: LightningModule, data: LightningDataModule | None) -> dict[str, Any]:
-    """The settings of ``module`` and ``data`` as the HParams tab takes them: numbers, strings and booleans."""
+def hparam_values(model: Mapping[str, Any], data: Mapping[str, Any] | None = None,
+                  data_class: str | None = None) -> dict[str, Any]:
+    """Model and data settings as the HParams tab takes them (``model/…``, ``data/…``): numbers, strings and booleans,
+    a class config as ``Sine(omega0=30.0)``; keys starting with ``_`` left out."""
     values = {}
-    for prefix, part in (("model", module), ("data", data)):
-        for key, value in (part.hparams.items() if part is not None else ()):
+    for prefix, part in (("model", model), ("data", data or {})):
+        for key, value in part.items():
             if key.startswith("_"):
                 continue
             values[f"{prefix}/{key}"] = value if isinstance(value, (bool, int, float, str)) else show_setting(value)
-    if data is not None:
-        values["data/class"] = type(data).__name__
+    if data_class is not None:
+        values["data/class"] = data_class
     return values
+
+
+def write_hparams(writer, values: dict[str, Any]) -> None:
+    """The HParams plugin's experiment and session records of a run with these settings into a ``SummaryWriter``'s
+    events. Every run lists every metric tag: the tab takes its columns from one run's record, so a run without the
+    NTK callback would otherwise hide the κ columns of all the others."""
+    file_writer = writer._get_file_writer()
+    for record in hparams(values, {tag: math.nan for tag in PSNR_TAGS + NTK_TAGS}):
+        file_writer.add_summary(record)
+
+
+def _is_ensemble(pl_module: LightningModule) -> bool:
+    """An ``EnsembleModule``, whose members write their own records (``EnsembleRuns``)."""
+    return hasattr(pl_module, "num_members")
 
 
 def _ntk_callback(trainer: Trainer) -> NTKSpectrumCallback | None:
@@ -64,17 +80,14 @@ class RunSummary(Callback):
 
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         logger = trainer.logger
-        if not trainer.is_global_zero or not isinstance(logger, TensorBoardLogger):
+        if _is_ensemble(pl_module) or not trainer.is_global_zero or not isinstance(logger, TensorBoardLogger):
             return
-        # Every run lists every tag: the tab takes its columns from one run's record, so a run without the NTK
-        # callback would otherwise hide the κ columns of all the others.
-        writer = logger.experiment._get_file_writer()
-        metrics = {tag: math.nan for tag in PSNR_TAGS + NTK_TAGS}
-        for record in hparams(hparam_values(pl_module, trainer.datamodule), metrics):
-            writer.add_summary(record)
+        data = trainer.datamodule
+        write_hparams(logger.experiment, hparam_values(pl_module.hparams, data.hparams if data is not None else None,
+                                                       type(data).__name__ if data is not None else None))
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if not trainer.is_global_zero:
+        if _is_ensemble(pl_module) or not trainer.is_global_zero:
             return
         data = trainer.datamodule
         if isinstance(data, CoordDataModule):

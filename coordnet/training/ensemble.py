@@ -1,0 +1,245 @@
+"""``EnsembleModule``: M coordinate networks of one shape trained as one batched model, each member its own run.
+
+Member m is the ``CoordNetModule`` its settings describe (the ``model:`` section of its config) with seed s_m:
+its network is built under ``torch.manual_seed(s_m)``, so it starts from the weights of that single run
+(``seed_everything(s_m)``), and it trains on its own targets (``EnsembleDataModule``) with its own learning rate
+and optimiser state (``coordnet.training.member_optim``). The prediction is f_m(x) = MLP_m(x) + c_m, c_m the fixed
+offset of its mean training target (``center_targets``), as for one module.
+
+Loss: Σ_m L_m with L_m = (1/(N·O)) Σ (f_m(x) − y_m)², each member's own MSE, so the gradient of member m's
+parameters is the gradient of L_m alone: each member's training is the computation of its single run (the
+batched matrix products may add in another order: float32 round-off, docs/scale.md).
+
+A member whose loss is NaN or infinite, or whose update would make a parameter NaN or infinite, is stopped at that
+step s: its parameters stay those after s steps (the last finite ones), and the others go on. ``stopped_at[m]``
+holds s (−1 while it trains); ``EnsembleRuns`` reports it by name. Only when every member has stopped does
+training end, with ``TrainingDiverged``. Everything is decided on the device, without waiting for it each step.
+
+Optimisers: Adam (the default, with lr) or SGD, from a member's ``optimizer`` config
+(``{class_path: torch.optim.SGD, init_args: {lr: 0.1}}``); the members must share every setting but the learning
+rate. Not supported (a clear error): learning-rate schedulers, other optimisers.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import re
+from typing import Any, Sequence
+
+import torch
+from pytorch_lightning import Callback, LightningModule
+from torch import Tensor
+
+from coordnet.models import Activation, CoordMLP, Encoding, get_activation
+from coordnet.models.config import build_part, init_config
+from coordnet.models.ensemble import CoordMLPEnsemble
+from coordnet.training.divergence import TrainingDiverged
+from coordnet.training.member_optim import MEMBER_OPTIMIZERS, MemberOptimizer, clip_member_gradients
+from coordnet.training.metrics import psnr
+from coordnet.training.module import NETWORK_ARGUMENTS, CoordNetModule, align_logger_step
+
+MODULE_DEFAULTS = {name: p.default for name, p in inspect.signature(CoordNetModule).parameters.items()}
+SHARED_SETTINGS = ("reconstruction_every_n_steps",)  # one value for the whole ensemble
+
+
+def member_settings(settings: dict[str, Any], member: str = "member") -> dict[str, Any]:
+    """A member's ``CoordNetModule`` settings with every default filled in and its activation and encoding as
+    ``{class_path, init_args}`` configs (so a checkpoint holds no objects and each run's HParams list them all).
+
+    Raises:
+        ValueError: a key ``CoordNetModule`` does not take, or a learning-rate scheduler (named with ``member``).
+    """
+    unknown = sorted(set(settings) - set(MODULE_DEFAULTS))
+    if unknown:
+        raise ValueError(f"{member}: model settings {unknown} are not CoordNetModule's (expected some of "
+                         f"{', '.join(MODULE_DEFAULTS)})")
+    full = MODULE_DEFAULTS | dict(settings)
+    if full["lr_scheduler"] is not None:
+        raise ValueError(f"{member}: model.lr_scheduler is not supported by the ensemble engine; train this sweep "
+                         "with --engine single")
+    if isinstance(full["activation"], Activation):
+        full["activation"] = init_config(full["activation"])
+    if isinstance(full["encoding"], Encoding):
+        full["encoding"] = init_config(full["encoding"], skip=("in_features",))
+    return full
+
+
+def member_network(settings: dict[str, Any], seed: int) -> CoordMLP:
+    """Member's ``CoordMLP``, built under ``torch.manual_seed(seed)`` (the global RNG restored afterwards)."""
+    network = {name: settings[name] for name in NETWORK_ARGUMENTS if name in settings}
+    activation = settings["activation"]
+    network["activation"] = (get_activation(activation) if isinstance(activation, str)
+                             else build_part(activation, Activation, what="model.activation"))
+    encoding = settings["encoding"]
+    network["encoding"] = None if encoding is None else build_part(encoding, Encoding, settings["in_features"],
+                                                                   what="model.encoding")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return CoordMLP(**network)
+
+
+def member_optimizer(settings: dict[str, Any]) -> tuple[str, float, dict[str, Any]]:
+    """(torch.optim class name, learning rate, its other settings) of a member: Adam(lr) without an ``optimizer``
+    config; with one, its ``lr`` (torch's default where it gives none), as ``CoordNetModule`` does."""
+    config = settings["optimizer"]
+    if config is None:
+        return "Adam", float(settings["lr"]), {}
+    if not isinstance(config, dict) or "class_path" not in config:
+        raise ValueError(f"model.optimizer: the ensemble engine takes a {{class_path, init_args}} config, "
+                         f"got {config!r}")
+    name = config["class_path"].rsplit(".", 1)[-1]
+    if name not in MEMBER_OPTIMIZERS or not config["class_path"].startswith("torch.optim"):
+        raise ValueError(f"model.optimizer {config['class_path']}: the ensemble engine trains with torch.optim.Adam "
+                         f"or torch.optim.SGD; train this sweep with --engine single")
+    args = dict(config.get("init_args") or {})
+    defaults = inspect.signature(getattr(torch.optim, name)).parameters
+    lr = float(args.pop("lr", defaults["lr"].default))
+    allowed = MEMBER_OPTIMIZERS[name][1]
+    refused = {k: v for k, v in args.items() if k not in allowed and v != defaults[k].default}
+    if refused:
+        raise ValueError(f"model.optimizer {name}: the ensemble engine does not support {refused}; it takes "
+                         f"{', '.join(('lr',) + allowed)}")
+    return name, lr, {k: v for k, v in args.items() if k in allowed}
+
+
+def safe_name(text: str) -> str:
+    """``text`` in file-name-safe characters (a member's run directory)."""
+    return re.sub(r"[^\w\-.=+,]", "_", text)
+
+
+class EnsembleModule(LightningModule):
+    """Train M coordinate networks of one shape as one batched model (see the module docstring).
+
+    Args:
+        members: each member's ``CoordNetModule`` settings (``hidden``, ``activation``, ``lr``, ``optimizer``, …; its
+            config's ``model:`` section); ``in_features``, ``out_features`` and ``data_range`` come from the data.
+        seeds: the seed each member's weights are drawn with.
+        names: each member's run name (its directory and TensorBoard run); default ``member_<m>``.
+        reconstruction_members: the members (by name) whose reconstructions are logged; default the first.
+
+    Raises:
+        ValueError: members of different shapes or optimisers, or settings the ensemble engine does not support
+            (each named).
+    """
+
+    def __init__(self, members: list[dict[str, Any]], seeds: list[int], names: list[str] | None = None,
+                 reconstruction_members: list[str] | None = None) -> None:
+        super().__init__()
+        names = [f"member_{m}" for m in range(len(members))] if names is None else [safe_name(n) for n in names]
+        if not members or len(seeds) != len(members) or len(names) != len(members) or len(set(names)) != len(names):
+            raise ValueError(f"EnsembleModule: expected one seed and one distinct name per member, got {len(members)} "
+                             f"members, {len(seeds)} seeds and names {names}")
+        settings = [member_settings(s, name) for s, name in zip(members, names)]
+        self.save_hyperparameters({"members": settings, "seeds": list(seeds), "names": names,
+                                   "reconstruction_members": reconstruction_members})
+        self.names = names
+        self.model = CoordMLPEnsemble([member_network(s, seed) for s, seed in zip(settings, seeds)])
+        self._configure_optimizer(settings)
+        for key in SHARED_SETTINGS:
+            if len({s[key] for s in settings}) > 1:
+                raise ValueError(f"EnsembleModule: model.{key} differs between members; it is one for the ensemble")
+        self.settings = settings
+        chosen = names[:1] if reconstruction_members is None else reconstruction_members
+        missing = [n for n in chosen if n not in names]
+        if missing:
+            raise ValueError(f"reconstruction_members {missing}: not members of this ensemble ({', '.join(names)})")
+        self.reconstruction_members = [names.index(n) for n in chosen]
+        m, out = len(members), self.model.out_features
+        self.register_buffer("output_offset", torch.zeros(m, 1, out))
+        self.register_buffer("stopped_at", torch.full((m,), -1, dtype=torch.long))
+        self.register_buffer("data_range", torch.tensor([float(s["data_range"]) for s in settings]), persistent=False)
+        clip = [math.inf if s["gradient_clip_val"] is None else float(s["gradient_clip_val"]) for s in settings]
+        self.register_buffer("max_grad_norms", torch.tensor(clip), persistent=False)
+        self.member_losses: Tensor | None = None  # (M,) of the last training step, on the device
+        self.test_losses: Tensor | None = None  # (M,) of the last validation
+        self.automatic_optimization = False
+
+    def _configure_optimizer(self, settings: list[dict[str, Any]]) -> None:
+        chosen = [member_optimizer(s) for s in settings]
+        for m, (name, _, args) in enumerate(chosen[1:], 1):
+            if (name, args) != (chosen[0][0], chosen[0][2]):
+                raise ValueError(f"EnsembleModule: member {self.names[m]} trains with {name}{args}, member "
+                                 f"{self.names[0]} with {chosen[0][0]}{chosen[0][2]}; an ensemble's members share "
+                                 "the optimiser and all its settings but the learning rate")
+        self.optimizer_name, self.optimizer_args = chosen[0][0], chosen[0][2]
+        self.lrs = [lr for _, lr, _ in chosen]
+
+    @property
+    def num_members(self) -> int:
+        return self.model.num_members
+
+    def ntk_model(self) -> CoordMLPEnsemble:
+        """The batched network: its members' outputs are the modules' minus constant offsets."""
+        return self.model
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(N, d) or (M, N, d) coordinates → (M, N, O) predictions."""
+        return self.model(x) + self.output_offset
+
+    def on_fit_start(self) -> None:
+        datamodule = self.trainer.datamodule
+        if getattr(datamodule, "num_members", self.num_members) != self.num_members:
+            raise ValueError(f"the ensemble has {self.num_members} members, its data {datamodule.num_members}")
+        if self.global_step == 0:  # resumed: the offsets came back with the checkpoint
+            center = torch.tensor([s["center_targets"] for s in self.settings], device=self.device)
+            means = datamodule.train_y.mean(dim=1, keepdim=True)  # (M, 1, O)
+            self.output_offset.copy_(torch.where(center[:, None, None], means, 0.0))
+
+    def member_mse(self, x: Tensor, y: Tensor) -> Tensor:
+        """(M,): each member's mean squared error over its N·O values."""
+        return (self(x) - y).square().flatten(1).mean(1)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        """One optimiser step of every member still training; the stopping rule of the module docstring."""
+        x, y = batch
+        step = self.global_step
+        align_logger_step(self.trainer)
+        optimizer = self.optimizers()
+        optimizer.zero_grad()
+        losses = self.member_mse(x, y)
+        training = self.stopped_at < 0
+        self.stopped_at.copy_(torch.where(training & ~torch.isfinite(losses), step, self.stopped_at))
+        training = self.stopped_at < 0
+        total = torch.where(training, losses, 0.0).sum()
+        self.manual_backward(total)
+        if torch.isfinite(self.max_grad_norms).any():
+            clip_member_gradients(self.parameters(), self.max_grad_norms)
+        optimizer.step(active=training)
+        rejected = optimizer.optimizer.rejected
+        if rejected is not None:
+            self.stopped_at.copy_(torch.where(rejected, step, self.stopped_at))
+        self.member_losses = losses.detach()
+        return total.detach()
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        every = self.trainer.log_every_n_steps
+        if self.global_step % every == 0 and bool((self.stopped_at >= 0).all()):
+            raise TrainingDiverged(f"every member of the ensemble has stopped (the last at step "
+                                   f"{int(self.stopped_at.max())}): their losses or updates are NaN or infinite")
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        x, y = batch
+        self.test_losses = self.member_mse(x, y).detach()
+
+    def member_psnr(self, losses: Tensor) -> Tensor:
+        """(M,) PSNR in dB of (M,) losses, each with its member's data range."""
+        return psnr(losses, self.data_range.to(losses))
+
+    @torch.no_grad()
+    def predict_members(self, x: Tensor, chunk_size: int = 65536) -> Tensor:
+        """Every member's prediction at x ((N, d) or (M, N, d)) in chunks of points, in eval mode: (M, N, O)."""
+        was_training = self.training
+        self.eval()
+        out = torch.cat([self(chunk) for chunk in x.split(chunk_size, dim=-2)], dim=1)
+        self.train(was_training)
+        return out
+
+    def configure_optimizers(self) -> MemberOptimizer:
+        cls = MEMBER_OPTIMIZERS[self.optimizer_name][0]
+        return cls(self.parameters(), torch.tensor(self.lrs, device=self.device), **self.optimizer_args)
+
+    def configure_callbacks(self) -> Sequence[Callback]:
+        from coordnet.training.ensemble_runs import EnsembleRuns
+
+        return [EnsembleRuns()]
