@@ -198,3 +198,25 @@ def test_members_memorise_their_own_random_sets_with_sgd(tmp_path):
             single, MemorizationDataModule(**config["init_args"]))
         for l, linear in enumerate(single.model.linears):
             assert torch.allclose(ensemble.model.weights[l][m], linear.weight, rtol=0, atol=1e-6)
+
+
+def test_the_ntk_callback_logs_every_member_into_its_own_run(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from coordnet.training import NTKSpectrumCallback
+    from coordnet.training.ensemble_ntk import EnsembleNTKCallback
+
+    members = [sine_member(lr, w) for lr, w in zip(LRS[:3], OMEGAS[:3])]
+    ntk = NTKSpectrumCallback(num_points=24, every_n_steps=5, log_figure=False)
+    ensemble, t = fit_ensemble(tmp_path, members, SEEDS[:3], [CAMERA] * 3, 10, callbacks=[ntk])
+    (callback,) = [c for c in t.callbacks if isinstance(c, NTKSpectrumCallback)]
+    assert isinstance(callback, EnsembleNTKCallback)
+    for m in range(3):
+        rows = read_csv_columns(f"{t.log_dir}/m{m}/ntk_spectrum.csv")
+        assert rows["step"] == [0, 5, 10]
+        events = EventAccumulator(f"{t.log_dir}/m{m}")
+        events.Reload()
+        assert [e.value for e in events.Scalars("ntk/condition_number")] == pytest.approx(rows["condition_number"])
+        kernel = empirical_ntk(ensemble.model.member(m), callback.probe_x, mode="mean")  # the final parameters
+        assert rows["lambda_max"][-1] == pytest.approx(torch.linalg.eigvalsh(kernel)[-1].item(), rel=1e-9)
+        assert events.Scalars("final/kappa_end")[0].value == pytest.approx(rows["condition_number"][-1])

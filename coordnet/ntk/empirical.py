@@ -294,10 +294,14 @@ def ntk_layer_diagonals(model: nn.Module, x: Tensor, dtype: torch.dtype = torch.
     """
     mlp = require_mlp(model, "ntk_layer_diagonals")
     with no_tf32():
-        f = layer_factors(mlp, x, dtype)
-        per_layer = torch.stack([((g**2).sum(-1) * (cw * (h**2).sum(-1, keepdim=True) + cb)).reshape(-1)
-                                 for h, g, cw, cb in zip(f.inputs, f.grads, f.weight_scales, f.bias_scales)])
+        per_layer = diagonals_from_factors(layer_factors(mlp, x, dtype))
     return per_layer / x.shape[0] if normalization == "by_n" else per_layer
+
+
+def diagonals_from_factors(f: LayerFactors) -> Tensor:
+    """(L, N·O): layer l's ‖G_l[i, o]‖² (c_w² ‖H_{l−1}[i]‖² + c_b²) for each point i and output o (raw)."""
+    return torch.stack([((g**2).sum(-1) * (cw * (h**2).sum(-1, keepdim=True) + cb)).reshape(-1)
+                        for h, g, cw, cb in zip(f.inputs, f.grads, f.weight_scales, f.bias_scales)])
 
 
 def ntk_diagonal(model: nn.Module, x: Tensor, dtype: torch.dtype = torch.float64,

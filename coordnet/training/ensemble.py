@@ -38,6 +38,7 @@ from coordnet.training.divergence import TrainingDiverged
 from coordnet.training.member_optim import MEMBER_OPTIMIZERS, MemberOptimizer, clip_member_gradients
 from coordnet.training.metrics import psnr
 from coordnet.training.module import NETWORK_ARGUMENTS, CoordNetModule, align_logger_step
+from coordnet.training.ntk_callback import NTKSpectrumCallback
 
 MODULE_DEFAULTS = {name: p.default for name, p in inspect.signature(CoordNetModule).parameters.items()}
 SHARED_SETTINGS = ("reconstruction_every_n_steps",)  # one value for the whole ensemble
@@ -240,6 +241,10 @@ class EnsembleModule(LightningModule):
         return cls(self.parameters(), torch.tensor(self.lrs, device=self.device), **self.optimizer_args)
 
     def configure_callbacks(self) -> Sequence[Callback]:
+        """``EnsembleRuns``, and an ``EnsembleNTKCallback`` in place of each plain ``NTKSpectrumCallback`` of the
+        Trainer (Lightning replaces a Trainer callback by a module's callback of a subclass)."""
+        from coordnet.training.ensemble_ntk import EnsembleNTKCallback
         from coordnet.training.ensemble_runs import EnsembleRuns
 
-        return [EnsembleRuns()]
+        plain = [c for c in self.trainer.callbacks if type(c) is NTKSpectrumCallback]
+        return [EnsembleRuns(), *(EnsembleNTKCallback.like(c) for c in plain)]

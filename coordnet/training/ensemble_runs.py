@@ -70,10 +70,15 @@ class EnsembleRuns(Callback):
         self.test_psnr = {int(k): list(v) for k, v in state_dict["test_psnr"].items()}
         self.reported, self._elapsed = list(state_dict["reported"]), state_dict["elapsed"]
 
-    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if not trainer.is_global_zero or self.run_dir is None:
-            return
-        purge = trainer.global_step + 1 if trainer.global_step else None  # resumed: hide what ran past the checkpoint
+    def writer(self, trainer: Trainer, pl_module: LightningModule, m: int) -> SummaryWriter:
+        """Member m's ``SummaryWriter``; the members' runs are opened at the first call (their HParams written)."""
+        if not self.writers:
+            self._open(trainer, pl_module)
+        return self.writers[m]
+
+    def _open(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # After the checkpoint's step is restored: a resumed run hides what its interrupted self wrote past it
+        purge = trainer.global_step + 1 if trainer.global_step else None
         self.writers = [SummaryWriter(str(d), purge_step=purge) for d in self.member_dirs(pl_module)]
         data = trainer.datamodule
         for m, writer in enumerate(self.writers):
@@ -81,6 +86,10 @@ class EnsembleRuns(Callback):
             values = hparam_values(pl_module.settings[m], member_data.get("init_args", {}),
                                    member_data.get("class_path", "").rsplit(".", 1)[-1] or None)
             write_hparams(writer, values | {"seed": pl_module.hparams.seeds[m], "ensemble/member": m})
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.is_global_zero and self.run_dir is not None and not self.writers:
+            self._open(trainer, pl_module)
 
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch, batch_idx: int) -> None:
         self._start = time.perf_counter()

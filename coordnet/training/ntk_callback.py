@@ -73,6 +73,22 @@ def isolated(module: torch.nn.Module) -> Iterator[None]:
             m.training = training
 
 
+def spectrum_row(step: int, kernel: Tensor, spec, kernel_init: Tensor, previous: tuple[Tensor, int] | None,
+                 probe_y: Tensor, mode: str, layers: Tensor | None) -> dict[str, float]:
+    """One measurement's scalars (the module docstring lists them) from the kernel at ``step``, its ``spectrum``, the
+    step-0 kernel, the previous (kernel, step) or None, the probe's targets and each layer's diagonal sum (or None)."""
+    row: dict[str, float] = {"step": step}
+    row.update({key: getattr(spec, key) for key in
+                ("lambda_min", "lambda_max", "condition_number", "trace", "effective_rank", "floor")})
+    row["kernel_distance_init"] = kernel_distance(kernel_init, kernel)
+    row["kernel_velocity"] = kernel_distance(previous[0], kernel) / (step - previous[1]) if previous else math.nan
+    targets = probe_y.reshape(-1) if mode == "full" else probe_y  # rows (point, output)
+    row["target_alignment"] = target_alignment(kernel, targets)
+    if layers is not None:
+        row.update({f"trace_share/layer_{l}": share.item() for l, share in enumerate(layers / layers.sum())})
+    return row
+
+
 class NTKSpectrumCallback(Callback):
     """Measure the empirical NTK's spectrum on a fixed probe set during training (see the module docstring).
 
@@ -129,12 +145,7 @@ class NTKSpectrumCallback(Callback):
         if not trainer.is_global_zero:
             return
         if self.probe_x is None:
-            datamodule = trainer.datamodule
-            if not isinstance(datamodule, CoordDataModule):
-                raise ValueError("NTKSpectrumCallback needs a CoordDataModule to draw its probe points from, "
-                                 f"got {type(datamodule).__name__}")
-            index = datamodule.probe_indices(self.num_points, self.seed).to(datamodule.train_x.device)
-            self.probe_x, self.probe_y = datamodule.train_x[index], datamodule.train_y[index]
+            self.probe_x, self.probe_y = self.draw_probe(trainer.datamodule)
         device = pl_module.device
         self.probe_x, self.probe_y = self.probe_x.to(device), self.probe_y.to(device)
         if self.kernel_init is not None:
@@ -167,6 +178,14 @@ class NTKSpectrumCallback(Callback):
         for key, value in state_dict.items():
             setattr(self, key, value)
 
+    def draw_probe(self, datamodule) -> tuple[Tensor, Tensor]:
+        """(probe points (N, d), their targets (N, O)): the data module's ``probe_indices`` of its training split."""
+        if not isinstance(datamodule, CoordDataModule):
+            raise ValueError("NTKSpectrumCallback needs a CoordDataModule to draw its probe points from, "
+                             f"got {type(datamodule).__name__}")
+        index = datamodule.probe_indices(self.num_points, self.seed).to(datamodule.train_x.device)
+        return datamodule.train_x[index], datamodule.train_y[index]
+
     # -- measuring ------------------------------------------------------------------------------------
 
     def _maybe_measure(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -198,23 +217,15 @@ class NTKSpectrumCallback(Callback):
             spec = spectrum(kernel)
             layers = (ntk_layer_diagonals(pl_module, self.probe_x).sum(1)
                       if find_mlp(pl_module) is not None else None)
-        row: dict[str, float] = {"step": step}
-        row.update({key: getattr(spec, key) for key in
-                    ("lambda_min", "lambda_max", "condition_number", "trace", "effective_rank", "floor")})
         if self.kernel_init is None:
             self.kernel_init, self.eigenvalues_init = kernel, spec.eigenvalues
-        row["kernel_distance_init"] = kernel_distance(self.kernel_init, kernel)
-        row["kernel_velocity"] = (kernel_distance(self.kernel_prev, kernel) / (step - self.history[-1]["step"])
-                                  if self.history else math.nan)
-        targets = self.probe_y.reshape(-1) if self.mode == "full" else self.probe_y  # rows (point, output)
-        row["target_alignment"] = target_alignment(kernel, targets)
-        if layers is not None:
-            row.update({f"trace_share/layer_{l}": share.item() for l, share in enumerate(layers / layers.sum())})
+        previous = (self.kernel_prev, self.history[-1]["step"]) if self.history else None
+        row = spectrum_row(step, kernel, spec, self.kernel_init, previous, self.probe_y, self.mode, layers)
         self.kernel_prev = kernel
         self.history.append(row)
         self.log_dir = self.run_dir
         self._log_scalars(trainer, row)
-        self._log_tensorboard(trainer, spec, step)
+        self._log_tensorboard(trainer, spec, step, self.eigenvalues_init)
         self._write_csv()
         return row
 
@@ -247,18 +258,20 @@ class NTKSpectrumCallback(Callback):
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=row["step"])
 
-    def _log_tensorboard(self, trainer: Trainer, spec, step: int) -> None:
+    def _log_tensorboard(self, trainer: Trainer, spec, step: int, eigenvalues_init: Tensor) -> None:
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
-                writer = logger.experiment
-                clip = max(spec.floor, torch.finfo(torch.float64).tiny)
-                writer.add_histogram("ntk/log10_eigenvalues", spec.eigenvalues.clamp_min(clip).log10().cpu(), step)
-                if self.log_figure:
-                    relation = "=" if spec.lambda_min_reliable else "≥"  # λ_min at the floor: κ is a lower bound
-                    title = (f"NTK ({self.mode}, {self.normalization}) at step {step}: "
-                             f"κ {relation} {spec.condition_number:.3g}")
-                    writer.add_figure("ntk/spectrum", spectrum_figure(spec.eigenvalues, spec.floor, title,
-                                                                      self.eigenvalues_init), step)
+                self._log_spectrum(logger.experiment, spec, step, eigenvalues_init)
+
+    def _log_spectrum(self, writer, spec, step: int, eigenvalues_init: Tensor) -> None:
+        """The eigenvalue histogram and, with ``log_figure``, the spectrum figure, into a ``SummaryWriter``."""
+        clip = max(spec.floor, torch.finfo(torch.float64).tiny)
+        writer.add_histogram("ntk/log10_eigenvalues", spec.eigenvalues.clamp_min(clip).log10().cpu(), step)
+        if self.log_figure:
+            relation = "=" if spec.lambda_min_reliable else "≥"  # λ_min at the floor: κ is a lower bound
+            title = f"NTK ({self.mode}, {self.normalization}) at step {step}: κ {relation} {spec.condition_number:.3g}"
+            writer.add_figure("ntk/spectrum", spectrum_figure(spec.eigenvalues, spec.floor, title, eigenvalues_init),
+                              step)
 
     def _write_csv(self) -> None:
         if self.run_dir is not None:
