@@ -3,12 +3,7 @@ its steps, TensorBoard's HParams tab compares runs, runs are named after what th
 is happening."""
 
 import functools
-import json
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 import wave
 from pathlib import Path
 
@@ -24,6 +19,7 @@ from coordnet.cli import main
 from coordnet.models import ACTIVATIONS, AbsLinear, Cos, Gaussian
 from coordnet.models.config import init_config
 from coordnet.ntk.density import spectral_density
+from tensorboard_server import hparams_tab
 from test_reliability import logged
 
 NTK = "[{class_path: NTKSpectrumCallback, init_args: {num_points: 64, every_n_steps: 10, log_figure: false}}]"
@@ -137,35 +133,10 @@ def test_predict_writes_a_wav_signal_at_its_rate_and_refuses_sizes_of_another_ki
 # -- TensorBoard's HParams tab, through a real server -----------------------------------------------------------
 
 
-def post(port: int, route: str, body: dict) -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/data/plugin/hparams/{route}", json.dumps(body).encode(),
-                                     {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
-
-
 def test_the_hparams_tab_lists_each_run_with_its_settings_and_final_metrics(tiny_config, tmp_path):
     fit_tiny("--trainer.max_steps", "20", "--trainer.callbacks", NTK)
     fit_tiny("--trainer.max_steps", "20", "--model.lr", "3e-3", "--data.init_args.protocol", "fourier")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([str(Path(sys.executable).with_name("tensorboard")), "--logdir", "runs", "--port",
-                               str(port), "--host", "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(120):  # the server loads the event files in the background
-            try:
-                groups = post(port, "session_groups", {"experimentName": "", "startIndex": 0, "sliceSize": 10,
-                                                       "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS"]})
-                if sum(len(g["metricValues"]) for g in groups.get("sessionGroups", [])) == 4 + 2:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.5)
-        experiment = post(port, "experiment", {"experimentName": ""})
-    finally:
-        server.terminate()
-        server.wait(10)
+    experiment, groups = hparams_tab("runs", 4 + 2)
     names = {info["name"] for info in experiment["hparamInfos"]}
     assert {"model/activation", "model/init", "model/hidden", "model/lr", "data/image", "data/protocol"} <= names
     metrics = {info["name"]["tag"] for info in experiment["metricInfos"]}

@@ -34,6 +34,7 @@ from torch import Tensor
 from coordnet.models import Activation, CoordMLP, Encoding, get_activation
 from coordnet.models.config import build_part, init_config
 from coordnet.models.ensemble import CoordMLPEnsemble
+from coordnet.models.mlp import physical_memory
 from coordnet.training.divergence import TrainingDiverged
 from coordnet.training.member_optim import MEMBER_OPTIMIZERS, MemberOptimizer, clip_member_gradients
 from coordnet.training.metrics import psnr
@@ -102,6 +103,26 @@ def member_optimizer(settings: dict[str, Any]) -> tuple[str, float, dict[str, An
         raise ValueError(f"model.optimizer {name}: the ensemble engine does not support {refused}; it takes "
                          f"{', '.join(('lr',) + allowed)}")
     return name, lr, {k: v for k, v in args.items() if k in allowed}
+
+
+def member_bytes(network: CoordMLP, rows: int) -> int:
+    """Bytes one member needs to train on ``rows`` points a step, float32, an upper estimate: its parameters four
+    times (themselves, their gradients, Adam's two moments) and, per row, every hidden layer's pre-activation,
+    activation and gradient (3·Σ widths) and the output twice."""
+    parameters = sum(p.numel() for p in network.parameters())
+    return 4 * (4 * parameters + rows * (3 * sum(network.widths) + 2 * network.out_features))
+
+
+def device_bytes(device: torch.device) -> int:
+    """The memory of ``device``: a GPU's total memory, else this machine's RAM."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    return physical_memory()
+
+
+def members_that_fit(per_member: int, device: torch.device, share: float = 0.8) -> int:
+    """How many members of ``per_member`` bytes fit in ``share`` of ``device``'s memory (at least 1)."""
+    return max(1, int(share * device_bytes(device)) // max(per_member, 1))
 
 
 def safe_name(text: str) -> str:
@@ -178,6 +199,21 @@ class EnsembleModule(LightningModule):
         """(N, d) or (M, N, d) coordinates → (M, N, O) predictions."""
         return self.model(x) + self.output_offset
 
+    def setup(self, stage: str) -> None:
+        """Refuse, before training starts, an ensemble that would not fit in the device's memory (naming the size)."""
+        data = self.trainer.datamodule if stage == "fit" else None
+        if data is None or getattr(data, "train_x", None) is None:
+            return
+        rows = min(data.batch_size or data.train_x.shape[-2], data.train_x.shape[-2])
+        per_member = member_bytes(self.model._skeleton, rows)
+        device = self.trainer.strategy.root_device
+        if self.num_members * per_member > device_bytes(device):
+            raise ValueError(f"the ensemble of {self.num_members} members needs ≈ {self.num_members * per_member / 2**30:.1f} "
+                             f"GiB to train on {rows} points a step ({per_member / 2**30:.2f} GiB each), more than the "
+                             f"{device_bytes(device) / 2**30:.1f} GiB of {device}: train at most "
+                             f"{members_that_fit(per_member, device)} members at once (coordnet sweep splits a sweep "
+                             "into ensembles that fit)")
+
     def on_fit_start(self) -> None:
         datamodule = self.trainer.datamodule
         if getattr(datamodule, "num_members", self.num_members) != self.num_members:
@@ -247,4 +283,4 @@ class EnsembleModule(LightningModule):
         from coordnet.training.ensemble_runs import EnsembleRuns
 
         plain = [c for c in self.trainer.callbacks if type(c) is NTKSpectrumCallback]
-        return [EnsembleRuns(), *(EnsembleNTKCallback.like(c) for c in plain)]
+        return [*(EnsembleNTKCallback.like(c) for c in plain), EnsembleRuns()]  # the runs' writers close last

@@ -85,7 +85,8 @@ class EnsembleRuns(Callback):
             member_data = data.hparams["member_data"][m] if data is not None else {}
             values = hparam_values(pl_module.settings[m], member_data.get("init_args", {}),
                                    member_data.get("class_path", "").rsplit(".", 1)[-1] or None)
-            write_hparams(writer, values | {"seed": pl_module.hparams.seeds[m], "ensemble/member": m})
+            write_hparams(writer, values | {"seed": pl_module.hparams.seeds[m], "ensemble/member": m},
+                          extra_tags=("final/stopped_at",))
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.is_global_zero and self.run_dir is not None and not self.writers:
@@ -174,8 +175,12 @@ class EnsembleRuns(Callback):
                 for tag, value in self.final[m].items():
                     writer.add_scalar(tag, value, step)
                 writer.add_scalar("final/stopped_at", stopped[m], step)
-                writer.close()
             self._write_histories(pl_module, final.get("final/train_psnr"), step)
+
+    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        for writer in self.writers:
+            writer.close()
+        self.writers = []
 
     def _write_histories(self, pl_module: LightningModule, final_train: list[float] | None, step: int) -> None:
         """Each member's ``psnr_history.csv``: one row per step 0 … step − 1, and one for the final parameters."""

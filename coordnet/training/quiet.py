@@ -22,8 +22,10 @@ _IGNORED_WARNINGS = (
 
 
 def _no_tip(record: logging.LogRecord) -> bool:
-    # Lightning 2.6 prints "💡 Tip: … try installing litlogger / litmodels" on every Trainer: advertising.
-    return "💡 Tip" not in str(record.msg)
+    # Lightning 2.6 prints "💡 Tip: … try installing litlogger / litmodels" on every Trainer: advertising. And an
+    # EnsembleModule replaces a Trainer's NTKSpectrumCallback by its ensemble form by design, which Lightning reports.
+    text = str(record.msg)
+    return "💡 Tip" not in text and not text.endswith("override existing callbacks passed to Trainer: NTKSpectrumCallback")
 
 
 def silence_lightning_noise() -> None:

@@ -84,7 +84,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
                          f"{first_line[:160]})") from None
     if not isinstance(checkpoint, dict) or not {"state_dict", "global_step"} <= checkpoint.keys():
         raise ValueError(f"{name}: not a Lightning checkpoint (expected a dict with state_dict and global_step)")
-    if "hyper_parameters" not in checkpoint or "hidden" not in checkpoint["hyper_parameters"]:
+    hyper_parameters = checkpoint.get("hyper_parameters") or {}
+    if "hidden" not in hyper_parameters and "members" not in hyper_parameters:  # CoordNetModule, EnsembleModule
         raise ValueError(f"{name}: not a checkpoint of coordnet's CoordNetModule (no model hyper-parameters)")
     return checkpoint
 

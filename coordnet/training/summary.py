@@ -44,12 +44,13 @@ def hparam_values(model: Mapping[str, Any], data: Mapping[str, Any] | None = Non
     return values
 
 
-def write_hparams(writer, values: dict[str, Any]) -> None:
+def write_hparams(writer, values: dict[str, Any], extra_tags: tuple[str, ...] = ()) -> None:
     """The HParams plugin's experiment and session records of a run with these settings into a ``SummaryWriter``'s
-    events. Every run lists every metric tag: the tab takes its columns from one run's record, so a run without the
-    NTK callback would otherwise hide the κ columns of all the others."""
+    events, with the metric tags ``PSNR_TAGS``, ``NTK_TAGS`` and ``extra_tags``. Every run lists every tag: the tab
+    takes its columns from one run's record, so a run without the NTK callback would otherwise hide the κ columns of
+    all the others."""
     file_writer = writer._get_file_writer()
-    for record in hparams(values, {tag: math.nan for tag in PSNR_TAGS + NTK_TAGS}):
+    for record in hparams(values, {tag: math.nan for tag in PSNR_TAGS + NTK_TAGS + extra_tags}):
         file_writer.add_summary(record)
 
 

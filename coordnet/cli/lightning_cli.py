@@ -1,34 +1,6 @@
-"""The ``coordnet`` command.
+"""The LightningCLI behind ``coordnet fit``/``validate``/``test``: coordnet's defaults, run directories, resume checks,
+the import policy of configs, and the checks that turn a bad config into one clear line (``coordnet.cli``)."""
 
-    coordnet fit --config configs/camera_sine.yaml        # LightningCLI: fit/validate/test
-    coordnet fit --config configs/camera_sine.yaml --print_config
-    coordnet test --config runs/camera_sine/version_0/config.yaml --ckpt_path runs/…/checkpoints/last.ckpt
-    coordnet predict --ckpt_path runs/…/checkpoints/last.ckpt --resolution 512   # render to PNG / WAV / .npy
-    coordnet demo                                          # camera 128×128, SIREN vs ReLU, PSNR table
-
-    coordnet fit --config configs/camera_sine.yaml --ckpt_path runs/camera_sine/version_0/checkpoints/last.ckpt
-
-Each run logs to a new ``runs/<config>/version_k``, claimed atomically (with ``--trainer.logger false`` the
-directory still holds the config and checkpoints). A fit resumed from the latest checkpoint of
-``runs/<name>/version_k/checkpoints/`` continues in that directory: TensorBoard hides the events the interrupted
-run wrote past the checkpoint's step, and the resumed invocation's config is saved beside the original
-``config.yaml`` as ``config_resume_<j>.yaml``. Resuming from an older checkpoint of a run branches it into a new
-version. A resumed fit must ask for the checkpoint's model and data settings: a different one is refused,
-naming each. ``test`` scores the test split (every point under ``memorize``) and writes nothing. ``predict``
-renders a checkpoint (``coordnet.training.render``) and writes only the file it names.
-
-What a config may do: name classes (``class_path``) and functions only from coordnet, ``torch.optim``,
-``torch.nn`` and Lightning (not its ``LambdaCallback``); anything else, including a module beside the config, is
-refused before it is imported. ``--allow_import PKG`` (repeatable, before or after the subcommand) lets a trusted
-config use classes of the package PKG.
-
-Exit codes: 2 for errors a user can cause (a bad path, an unknown activation, a bad value, a full disk), 1 when
-training diverges (``TrainingDiverged``: a NaN or infinite loss; the message names the step and the last good
-checkpoint), 130 / 143 after SIGINT / SIGTERM (a checkpoint is written at the step reached and the line names the
-command that resumes it). Each ends with one line on stderr; set ``COORDNET_DEBUG=1`` for the traceback.
-"""
-
-from __future__ import annotations
 
 import argparse
 import inspect
@@ -36,49 +8,31 @@ import os
 import re
 import shlex
 import sys
-import warnings
 from pathlib import Path
 from typing import Sequence
 
 # Lightning 2.6 still calls jsonargparse APIs deprecated in 4.49; the warnings are not the user's to act on.
 os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
 
-import torch
 import yaml
 from jsonargparse import set_parsing_settings
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
-from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from coordnet.data import CoordDataModule
 from coordnet.data.base import check_seed
 from coordnet.data.sources import existing_file
-from coordnet.notes import InputNote
+from coordnet.models.config import imported_class
 from coordnet.training import (CHECKPOINT_DEFAULTS, PROGRESS_BAR_DEFAULTS, TRAINER_DEFAULTS, CoordNetModule,
-                               DivergenceGuard, InterruptCheckpoint, ProgressBar, RunSummary, TrainingDiverged,
-                               TrainingInterrupted)
+                               DivergenceGuard, InterruptCheckpoint, ProgressBar, RunSummary, TrainingInterrupted)
 from coordnet.training.checkpoint_io import with_safe_checkpoint_io
 from coordnet.training.quiet import silence_lightning_noise
-from coordnet.models.config import imported_class
 from coordnet.training.runs import (checkpoint_differences, claim_version, newer_checkpoint,
                                     read_checkpoint, run_of_checkpoint)
 
 
 DEFAULT_RUN_NAME = "coordnet"
 SUBCOMMANDS = ("fit", "validate", "test")  # LightningCLI's; predict and demo are coordnet's own
-HELP = """usage: coordnet {fit,validate,test,predict,demo} ...
-
-Coordinate networks trained with PyTorch Lightning, with their Neural Tangent Kernel watched in TensorBoard.
-
-subcommands:
-  fit        train from a config:   coordnet fit --config configs/camera_sine.yaml
-  validate   score a checkpoint on the test split, with the validation loop
-  test       score a checkpoint on the test split (every point under protocol memorize); writes nothing
-  predict    render a checkpoint to PNG / WAV / .npy, at its training size or another (--resolution 512)
-  demo       camera 128×128, SIREN against ReLU, a table of final PSNRs (~3 min on 2 CPU cores)
-
-coordnet SUBCOMMAND --help shows its options; fit --help describes every model: and data: key.
---allow_import PKG (repeatable) lets a config name classes of the package PKG."""
 RUN_LOGGER = "coordnet.training.runs.RunLogger"
 TENSORBOARD_LOGGERS = ("pytorch_lightning.loggers.TensorBoardLogger", "lightning.pytorch.loggers.TensorBoardLogger",
                        "pytorch_lightning.loggers.tensorboard.TensorBoardLogger")
@@ -101,8 +55,9 @@ class CoordNetCLI(LightningCLI):
         return {k: v for k, v in LightningCLI.subcommands().items() if k in SUBCOMMANDS}
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        for key in ("in_features", "out_features", "data_range"):
-            parser.link_arguments(f"data.{key}", f"model.{key}", apply_on="instantiate")
+        if self.model_class is CoordNetModule:  # an ensemble's members carry their sizes (coordnet.sweep)
+            for key in ("in_features", "out_features", "data_range"):
+                parser.link_arguments(f"data.{key}", f"model.{key}", apply_on="instantiate")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults({f"checkpoint.{k}": v for k, v in CHECKPOINT_DEFAULTS.items()})
         parser.add_argument("--name", type=str | None, default=None,
@@ -282,12 +237,22 @@ def set_import_policy(allow_imports: Sequence[str] = ()) -> None:
 _extra_imports: tuple[str, ...] = ()
 
 
-def run_cli(args: list[str] | None = None, run: bool = True, allow_imports: Sequence[str] = ()) -> CoordNetCLI:
+def run_cli(args: list[str] | None = None, run: bool = True, allow_imports: Sequence[str] = (),
+            cli_class: type[CoordNetCLI] | None = None, ensemble: bool = False) -> CoordNetCLI:
     """LightningCLI over ``CoordNetModule`` and any ``CoordDataModule``; ``args`` None reads sys.argv.
 
     ``run=False``: parse and instantiate only (no subcommand in ``args``); the caller runs ``cli.trainer``.
     ``allow_imports``: packages beyond coordnet, torch.optim, torch.nn and Lightning that config values may name.
+    ``cli_class``: a subclass of ``CoordNetCLI`` to use. ``ensemble``: over ``EnsembleModule`` and
+    ``EnsembleDataModule`` instead (``coordnet sweep``).
     """
+    if ensemble:
+        from coordnet.data.ensemble import EnsembleDataModule
+        from coordnet.training.ensemble import EnsembleModule
+
+        model_class, data_class = EnsembleModule, EnsembleDataModule
+    else:
+        model_class, data_class = CoordNetModule, CoordDataModule
     defaults = TRAINER_DEFAULTS | {
         "logger": {
             "class_path": RUN_LOGGER,
@@ -302,10 +267,10 @@ def run_cli(args: list[str] | None = None, run: bool = True, allow_imports: Sequ
     if args is not None:  # a script's own options in sys.argv are not the CLI's (LightningCLI warns about both)
         sys.argv = argv[:1]
     try:
-        return CoordNetCLI(
-            CoordNetModule,
-            CoordDataModule,
-            subclass_mode_data=True,
+        return (cli_class or CoordNetCLI)(
+            model_class,
+            data_class,
+            subclass_mode_data=not ensemble,
             trainer_defaults=defaults,
             seed_everything_default=0,
             auto_configure_optimizers=False,
@@ -316,6 +281,27 @@ def run_cli(args: list[str] | None = None, run: bool = True, allow_imports: Sequ
         )
     finally:
         sys.argv = argv
+
+
+class _ParseOnly(CoordNetCLI):
+    """Parses and checks a config as ``fit`` would, and builds nothing (no run directory is claimed)."""
+
+    def before_instantiate_classes(self) -> None:
+        check_trainer_values(self.config)
+
+    def _set_seed(self) -> None:
+        seed = self.config.get("seed_everything")
+        if seed is not None and not isinstance(seed, bool):
+            check_seed("seed_everything", seed)
+
+    def instantiate_classes(self) -> None:
+        pass
+
+
+def parse_config(args: list[str], allow_imports: Sequence[str] = ()) -> dict:
+    """The settings ``coordnet fit`` reads from ``args`` (``--config`` files and overrides), as plain values:
+    ``model`` (CoordNetModule's arguments), ``data`` ({class_path, init_args}), ``seed_everything``, …"""
+    return run_cli(args, run=False, allow_imports=allow_imports, cli_class=_ParseOnly).config.as_dict()
 
 
 def _type_name(text: str) -> str:
@@ -414,116 +400,3 @@ def config_files(args: list[str]) -> list[str]:
     """The files given with ``--config FILE``, ``-c FILE`` or ``--config=FILE``."""
     files = [b for a, b in zip(args, args[1:]) if a in ("--config", "-c")]
     return files + [a.split("=", 1)[1] for a in args if a.startswith("--config=")]
-
-
-def _show_note(message, category, filename, lineno, file=None, line=None, _default=warnings.showwarning) -> None:
-    if issubclass(category, InputNote):
-        print(f"coordnet: note: {message}", file=sys.stderr)
-    else:
-        _default(message, category, filename, lineno, file, line)
-
-
-def _fail(message: str, code: int) -> None:
-    if os.environ.get("COORDNET_DEBUG"):
-        raise
-    print(f"coordnet: error: {message}", file=sys.stderr)
-    sys.exit(code)
-
-
-def predict_main(argv: list[str]) -> Path:
-    """``coordnet predict``: render a checkpoint to a file (``coordnet.training.render``); returns the file."""
-    from coordnet.training.render import default_output, load_run, render, write_prediction
-
-    parser = argparse.ArgumentParser(
-        prog="coordnet predict", description="Render a trained run on its data's grid, at its training size or "
-        "another, to PNG (images, the source's bit depth), WAV (signals read from WAV) or .npy (anything).")
-    parser.add_argument("--ckpt_path", help="the checkpoint (default: <run>/checkpoints/last.ckpt of --config's run)")
-    parser.add_argument("--config", help="a run's config.yaml (runs/<name>/version_k/config.yaml); with --ckpt_path "
-                        "its model and data settings must be the checkpoint's")
-    parser.add_argument("--resolution", type=int, help="images: the longer side in pixels, aspect ratio kept")
-    parser.add_argument("--scale", type=float, help="images and signals: this many times the training size")
-    parser.add_argument("--num_samples", type=int, help="signals: the number of samples")
-    parser.add_argument("--sample_rate", type=float, help="signals read from WAV: the rate in Hz (same duration)")
-    parser.add_argument("--output", help="the file to write, .png, .wav or .npy (default: "
-                        "<run>/predictions/step<k>_<size>.<png|wav|npy>)")
-    parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
-    args = parser.parse_args(argv)
-    ckpt_path = _predict_checkpoint(args.ckpt_path, args.config)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    model, data, step = load_run(ckpt_path, device)
-    shape = data.render_shape(args.resolution, args.scale, args.num_samples, args.sample_rate)
-    output = Path(args.output) if args.output else default_output(ckpt_path, data, shape, step)
-    write_prediction(data, render(model, data, shape), output, args.overwrite)
-    size = "×".join(map(str, shape)) if shape is not None else f"{data.coords.shape[0]} points"
-    print(f"coordnet: rendered step {step} of {ckpt_path} at {size} on {device}: {output}")
-    return output
-
-
-def _predict_checkpoint(ckpt_path: str | None, config: str | None) -> Path:
-    """The checkpoint ``coordnet predict`` renders: ``ckpt_path``, else the last.ckpt of ``config``'s run; with both,
-    the config's model and data settings are checked against the checkpoint's."""
-    if ckpt_path is None and config is None:
-        raise ValueError("coordnet predict: give --ckpt_path CHECKPOINT, or --config runs/<name>/version_k/config.yaml")
-    if ckpt_path is None:
-        path = Path(config).parent / "checkpoints" / "last.ckpt"
-        if not path.is_file():
-            raise FileNotFoundError(f"config '{config}': no checkpoint beside it ({path}); give --ckpt_path")
-        return path
-    if config is not None:
-        settings = yaml.load(Path(config).read_text(encoding="utf-8"), Loader=_StrictLoader)
-        differences = checkpoint_differences(read_checkpoint(Path(ckpt_path)), settings.get("model") or {},
-                                             settings.get("data"))
-        if differences:
-            listed = "; ".join(f"{key}: the checkpoint has {saved}, the config {asked}" for key, saved, asked in differences)
-            raise ValueError(f"ckpt_path '{ckpt_path}' and config '{config}' describe different runs: {listed}")
-    return Path(ckpt_path)
-
-
-def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else list(argv)
-    warnings.showwarning = _show_note
-    try:
-        args, allow_imports = split_allow_imports(args)
-        if not args or args[0] in ("-h", "--help"):
-            print(HELP)
-        elif args[0] == "demo":
-            from coordnet.demo import main as demo_main
-
-            demo_main(args[1:])
-        elif args[0] == "predict":
-            for path in config_files(args):
-                check_config_file(path)
-            predict_main(args[1:])
-        else:
-            for path in config_files(args):
-                check_config_file(path)
-            if argv is None:  # LightningCLI reads sys.argv itself (given both, it warns)
-                sys.argv[1:] = args
-            run_cli(None if argv is None else args, allow_imports=allow_imports)
-    except argparse.ArgumentError as err:  # a key, type or value the config parser refused
-        _fail(one_line(err), 2)
-    except TrainingDiverged as err:  # not a usage error: the run failed, its last good checkpoint is kept
-        _fail(str(err), 1)
-    except TrainingInterrupted as err:  # the work up to the step reached is in the checkpoint
-        if os.environ.get("COORDNET_DEBUG"):
-            raise
-        resume = getattr(err, "resume_command", None)
-        print(f"coordnet: {err}" + (f"; resume with: {resume}" if resume else ""), file=sys.stderr)
-        sys.exit(err.exit_code)
-    except OSError as err:  # a read-only or full disk, a permission; FileNotFoundError included
-        if isinstance(err, FileNotFoundError) and err.filename is None:
-            _fail(str(_root_cause(err)), 2)
-        where = f"{err.filename}: " if err.filename else ""
-        _fail(f"{where}{err.strerror or err}", 2)
-    except (ValueError, TypeError, MisconfigurationException) as err:
-        _fail(str(_root_cause(err)), 2)
-
-
-def _root_cause(err: BaseException) -> BaseException:
-    while err.__cause__ is not None:  # jsonargparse wraps the error a data module raised
-        err = err.__cause__
-    return err
-
-
-if __name__ == "__main__":
-    main()

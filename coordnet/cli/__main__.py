@@ -1,0 +1,5 @@
+"""``python -m coordnet.cli``: the ``coordnet`` command."""
+
+from coordnet.cli import main
+
+main()
