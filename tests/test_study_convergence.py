@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from coordnet.tables import read_csv_columns
 
@@ -10,7 +11,7 @@ from studies import assert_readable, legend_labels, run_quick
 
 
 def test_convergence_quick_goes_through_the_cli_path_in_two_processes_and_resumes(tmp_path):
-    printed = run_quick("convergence.py", tmp_path, "--workers", "2").stdout
+    printed = run_quick("convergence.py", tmp_path, "--workers", "2", "--engine", "single").stdout
     assert "Convergence speed across activations" in printed and "Spearman" in printed
     assert {"records.jsonl", "records.csv", "runs.csv", "curves.csv", "convergence.png", "summary.md", "runs"} <= {
         p.name for p in tmp_path.iterdir()}
@@ -32,8 +33,29 @@ def test_convergence_quick_goes_through_the_cli_path_in_two_processes_and_resume
     assert {"step", "train_psnr", "seconds", "test_psnr", "lambda_min", "kappa"} <= set(curves)
     assert len(curves["step"]) == 12 * 41  # steps 0..40 of every run
     # a second call redoes nothing and starts no run
-    assert "(12 of 12 already done)" in run_quick("convergence.py", tmp_path).stderr
+    assert "(12 of 12 already done)" in run_quick("convergence.py", tmp_path, "--engine", "single").stderr
     assert len(list((tmp_path / "runs").glob("*/version_*"))) == 12
+
+
+def test_an_ensemble_of_jobs_gives_each_the_results_of_its_own_run(tmp_path):
+    """Two variants of one config and two seeds as one ensemble, against four single runs: the same curves to
+    float32 round-off, the same step counts."""
+    from coordnet.experiments import convergence
+
+    jobs = [job for job in convergence.jobs(True, tmp_path) if job["image"] == "camera" and job["protocol"] == "fourier"
+            and job["variant"] == "sine ω0=30"]
+    jobs = [job | {"seed": seed, "variant": variant, "overrides": ["--model.activation.init_args.omega0", omega]}
+            for job in jobs for seed in (0, 1) for variant, omega in (("sine ω0=30", "30.0"), ("sine ω0=10", "10.0"))]
+    assert len({convergence.group(job) for job in jobs}) == 1
+    together = convergence.run_group(jobs)
+    for job, ensemble in zip(jobs, together):
+        single = convergence.run(job)
+        assert np.allclose(ensemble["curve_train_psnr"], single["curve_train_psnr"], rtol=0, atol=1e-3)
+        assert [v for _, v in ensemble["curve_test"]] == \
+            pytest.approx([v for _, v in single["curve_test"]], abs=1e-3)
+        assert ensemble["kappa_0"] == pytest.approx(single["kappa_0"], rel=1e-6)
+        assert ensemble["steps_to_25dB"] == single["steps_to_25dB"]
+        assert Path(ensemble["run_dir"]).parent.parent.parent == tmp_path / "runs"
 
 
 def convergence_records(steps: int = 300, probe_points: int = 256) -> list[dict]:

@@ -41,6 +41,26 @@ def test_memorization_quick_and_the_linearised_prediction(tmp_path):
     assert len((tmp_path / "records.jsonl").read_text().splitlines()) == 24
 
 
+def test_an_ensemble_of_jobs_gives_each_the_results_of_its_own_run(tmp_path):
+    """cos(1·), cos(5·) and cos(30·) with two seeds (their data differ) as one ensemble, GD with a learning rate each
+    and Adam, against single runs: the same curves to float64 round-off and the same step counts."""
+    from coordnet.experiments import memorization
+
+    for optimizer in ("gd", "adam"):
+        jobs = [job | {"activation": name, "activation_config": memorization.ACTIVATIONS[name], "seed": seed,
+                       "step_cap": 60}
+                for job in memorization.jobs(True, tmp_path)[:1] for name in ("cos(1·)", "cos(5·)", "cos(30·)")
+                for seed in (0, 1)]
+        jobs = [job | {"optimizer": optimizer} for job in jobs]
+        assert len({memorization.group(job) for job in jobs}) == 1
+        for job, ensemble in zip(jobs, memorization.run_group(jobs)):
+            single = memorization.run(job)
+            assert ensemble["lr"] == pytest.approx(single["lr"], rel=1e-12)
+            assert ensemble["curve"] == pytest.approx(single["curve"], rel=1e-9)
+            assert ensemble["predicted"] == pytest.approx(single["predicted"], rel=1e-9)
+            assert (ensemble["steps_to_0.01"], ensemble["steps_run"]) == (single["steps_to_0.01"], single["steps_run"])
+
+
 def test_memorization_resumes_only_runs_with_the_same_settings(tmp_path, small, monkeypatch):
     from coordnet.experiments.study import run_study
 

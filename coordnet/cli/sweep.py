@@ -179,7 +179,7 @@ def sweep_main(argv: Sequence[str], allow_imports: Sequence[str] = ()) -> list[d
         parts = [a for f in member_files for a in ("--config", str(f))]
         ensemble, rows = ensemble_config(parts, common, members, names, allow_imports)
         rows_out = []
-        for chunk in _chunks(ensemble, rows):
+        for chunk in split_to_fit(ensemble, rows):
             ensemble_file = Path(tmp) / f"{name}.yaml"
             ensemble_file.write_text(yaml.safe_dump(chunk, sort_keys=False), encoding="utf-8")
             cli = run_cli(["fit", *(a for f in run_files for a in ("--config", str(f))), "--config",
@@ -188,7 +188,7 @@ def sweep_main(argv: Sequence[str], allow_imports: Sequence[str] = ()) -> list[d
     return rows_out
 
 
-def _chunks(ensemble: dict[str, Any], rows: int) -> list[dict[str, Any]]:
+def split_to_fit(ensemble: dict[str, Any], rows: int) -> list[dict[str, Any]]:
     """The ensemble config split into consecutive ensembles that fit the device's memory (one when it fits)."""
     import torch
 
@@ -217,19 +217,27 @@ def _is_ensemble_config(file: str) -> bool:
 
 def ensemble_config(member_configs: list[str], common: list[str], members: list[dict[str, Any]], names: list[str],
                     allow_imports: Sequence[str]) -> tuple[dict[str, Any], int]:
-    """(The ``model:`` and ``data:`` sections of the ensemble: each member's config parsed as ``coordnet fit`` parses
-    it (its settings, its seed, its data), its sizes read from its data; the most points a member trains on a step)."""
+    """``ensemble_settings`` of the members' configs, each parsed as ``coordnet fit`` parses it (the files, the
+    common overrides and the member's values)."""
     from coordnet.cli.lightning_cli import parse_config
+
+    configs = [parse_config([*member_configs, *common, *member_args(values)], allow_imports) for values in members]
+    return ensemble_settings(configs, names)
+
+
+def ensemble_settings(configs: list[dict[str, Any]], names: list[str]) -> tuple[dict[str, Any], int]:
+    """(the ensemble's ``model:`` and ``data:`` sections — ``EnsembleModule`` and ``EnsembleDataModule`` arguments —
+    from each member's parsed fit config (its ``model``, ``data`` and ``seed_everything``), its sizes read from its
+    data; the most points a member trains on in a step)."""
     from coordnet.data.base import CoordDataModule
     from coordnet.models.config import build_part
 
     settings, seeds, data, sizes, rows = [], [], [], {}, 0
-    for values, member in zip(members, names):
-        config = parse_config([*member_configs, *common, *member_args(values)], allow_imports)
-        model = config["model"]
-        if not isinstance(config.get("seed_everything"), int) or isinstance(config["seed_everything"], bool):
+    for config, member in zip(configs, names):
+        seed = config.get("seed_everything")
+        if not isinstance(seed, int) or isinstance(seed, bool):
             raise ValueError(f"member {member}: seed_everything must be an integer in a sweep (each member's seed), "
-                             f"got {config.get('seed_everything')!r}")
+                             f"got {seed!r}")
         key = json.dumps(config["data"], sort_keys=True, default=str)
         if key not in sizes:
             part = build_part(config["data"], CoordDataModule, what=f"member {member}: data")
@@ -237,8 +245,8 @@ def ensemble_config(member_configs: list[str], common: list[str], members: list[
             sizes[key] = {"in_features": part.in_features, "out_features": part.out_features,
                           "data_range": part.data_range}
             rows = max(rows, min(part.batch_size or part.train_x.shape[0], part.train_x.shape[0]))
-        settings.append(model | sizes[key])
-        seeds.append(config["seed_everything"])
+        settings.append(config["model"] | sizes[key])
+        seeds.append(seed)
         data.append(config["data"])
     return {"model": {"members": settings, "seeds": seeds, "names": names}, "data": {"member_data": data}}, rows
 

@@ -33,14 +33,19 @@ def data_config(data: CoordDataModule) -> dict[str, Any]:
 
 
 class _MemberMajor(IterableDataset):
-    """A ``BatchStream`` over point-major tensors ((N, M, ·), so one row index picks a point of every member),
-    yielding member-major batches: x (B, d) or (M, B, d), y (M, B, O)."""
+    """Endless member-major batches, x (B, d) or (M, B, d) and y (M, B, O): the resident tensors themselves under
+    full-batch training, else a ``BatchStream`` over point-major views ((N, M, ·): one row index picks a point of
+    every member), transposed back."""
 
-    def __init__(self, stream: BatchStream) -> None:
-        self.stream = stream
+    def __init__(self, x: Tensor, y: Tensor, batch_size: int | None, seed: int, start_step: int) -> None:
+        self.x, self.y, self.batch_size, self.seed, self.start_step = x, y, batch_size, seed, start_step
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        for x, y in self.stream:
+        if self.batch_size is None or self.batch_size >= self.x.shape[-2]:
+            while True:
+                yield self.x, self.y
+        point_major = lambda t: t if t.ndim == 2 else t.transpose(0, 1)  # noqa: E731  (M, N, ·) → (N, M, ·)
+        for x, y in BatchStream(point_major(self.x), point_major(self.y), self.batch_size, self.seed, self.start_step):
             yield (x if x.ndim == 2 else x.transpose(0, 1)), y.transpose(0, 1)
 
 
@@ -120,10 +125,7 @@ class EnsembleDataModule(LightningDataModule):
         return self.members[0].probe_indices(num_points, seed)
 
     def train_dataloader(self) -> _MemberMajor:
-        point_major = lambda t: t if t.ndim == 2 else t.transpose(0, 1)  # noqa: E731  (M, N, ·) → (N, M, ·)
-        stream = BatchStream(point_major(self.train_x), self.train_y.transpose(0, 1), self.batch_size, self.seed,
-                             self._start_step)
-        return _MemberMajor(stream)
+        return _MemberMajor(self.train_x, self.train_y, self.batch_size, self.seed, self._start_step)
 
     def val_dataloader(self) -> DataLoader | list:
         return [] if self.test_x is None else DataLoader([(self.test_x, self.test_y)], batch_size=None)

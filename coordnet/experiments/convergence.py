@@ -26,6 +26,7 @@ import json
 import logging
 import math
 import statistics
+import time
 from pathlib import Path
 
 import numpy as np
@@ -82,34 +83,86 @@ def steps_to_psnr(values: list[float], target: float) -> int | None:
     return next((i for i, v in enumerate(values) if v >= target), None)
 
 
+def member_overrides(job: dict) -> list[str]:
+    """The job's network and data, as command-line overrides of its config."""
+    return [*job["overrides"], "--data.init_args.image", job["image"], "--data.init_args.resolution",
+            str(job["resolution"]), "--data.init_args.protocol", job["protocol"], "--seed_everything", str(job["seed"]),
+            "--model.hidden", str(job["hidden"])]
+
+
+def callbacks(job: dict) -> list[dict]:
+    """The PSNR and NTK callbacks of a job, as class configs."""
+    return [{"class_path": "coordnet.training.PSNRHistory"},  # first: its step times exclude the NTK's
+            {"class_path": "coordnet.training.NTKSpectrumCallback",
+             "init_args": {"num_points": job["probe_points"], "every_n_steps": job["ntk_every"], "log_figure": False}}]
+
+
+def quiet_lightning() -> None:
+    for name in ("pytorch_lightning", "lightning_fabric"):  # the per-run banners would bury the progress bar
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def fit_job(job: dict) -> tuple[Trainer, float]:
     """Fit ``job`` through ``fit_config`` (the CLI's path, quiet, with the PSNR and NTK callbacks); the finished
     Trainer (``trainer.log_dir``: the run's directory) and the fit's wall time in seconds."""
-    for name in ("pytorch_lightning", "lightning_fabric"):  # the per-run banners would bury the progress bar
-        logging.getLogger(name).setLevel(logging.WARNING)
-    callbacks = [{"class_path": "coordnet.training.PSNRHistory"},  # first: its step times exclude the NTK's
-                 {"class_path": "coordnet.training.NTKSpectrumCallback",
-                  "init_args": {"num_points": job["probe_points"], "every_n_steps": job["ntk_every"],
-                                "log_figure": False}}]
-    overrides = [*job["overrides"], "--data.init_args.image", job["image"],
-                 "--data.init_args.resolution", str(job["resolution"]), "--data.init_args.protocol", job["protocol"],
-                 "--seed_everything", str(job["seed"]), "--trainer.max_steps", str(job["steps"]),
-                 "--trainer.val_check_interval", str(job["eval_every"]), "--trainer.callbacks", json.dumps(callbacks),
+    quiet_lightning()
+    overrides = [*member_overrides(job), "--trainer.max_steps", str(job["steps"]),
+                 "--trainer.val_check_interval", str(job["eval_every"]),
+                 "--trainer.callbacks", json.dumps(callbacks(job)),
                  "--trainer.logger.init_args.save_dir", job["save_dir"],
                  "--trainer.logger.init_args.name", run_name(job), "--progress_bar.refresh_rate", "0",
-                 "--summary.verbose", "false",  # the study's own bar reports progress, not a line per run
-                 "--model.hidden", str(job["hidden"])]
+                 "--summary.verbose", "false"]  # the study's own bar reports progress, not a line per run
     return fit_config(CONFIG_DIR / job["config"], overrides)
 
 
 def run(job: dict) -> dict:
     """Fit one job and read its PSNR and NTK histories back: the scalar results and the curves."""
     trainer, wall = fit_job(job)
-    fit = read_csv_columns(Path(trainer.log_dir) / PSNRHistory.FILE)
-    ntk = read_history(trainer.log_dir)
-    train, seconds = fit["train_psnr"], fit["seconds"]
+    return results(trainer.log_dir, str(trainer.strategy.root_device), wall)
+
+
+def group(job: dict) -> str:
+    """One ensemble per (image, protocol, config): the variants of one activation family and their seeds."""
+    return json.dumps([job["image"], job["protocol"], job["config"], job["resolution"], job["hidden"], job["steps"]])
+
+
+def run_group(jobs: list[dict]) -> list[dict]:
+    """``run`` for every job at once: one ``EnsembleModule`` of their networks (each parsed from its config as the
+    CLI parses it, with the job's overrides), split into ensembles that fit the device; each member's histories
+    read back from its run directory. ``seconds`` are the ensemble's training time divided by its members."""
+    from coordnet.cli import parse_config
+    from coordnet.cli.sweep import ensemble_settings, split_to_fit
+    from coordnet.data.ensemble import EnsembleDataModule
+    from coordnet.training import NTKSpectrumCallback, make_trainer
+    from coordnet.training.ensemble import EnsembleModule
+
+    quiet_lightning()
+    first = jobs[0]
+    configs = [parse_config(["--config", str(CONFIG_DIR / job["config"]), *member_overrides(job)]) for job in jobs]
+    ensemble, rows = ensemble_settings(configs, [run_name(job) for job in jobs])
+    out = []
+    for chunk in split_to_fit(ensemble, rows):
+        module, data = EnsembleModule(**chunk["model"]), EnsembleDataModule(**chunk["data"])
+        ntk = NTKSpectrumCallback(first["probe_points"], first["ntk_every"], log_figure=False)
+        name = f"{first['image']}-{first['protocol']}-{Path(first['config']).stem}"
+        trainer = make_trainer(first["save_dir"], name, max_steps=first["steps"], val_check_interval=first["eval_every"],
+                               callbacks=[ntk], enable_progress_bar=False)
+        start = time.perf_counter()
+        trainer.fit(module, data)
+        wall = time.perf_counter() - start
+        device = str(trainer.strategy.root_device)
+        out += [results(Path(trainer.log_dir) / name, device, wall / module.num_members, 1 / module.num_members)
+                for name in module.names]
+    return out
+
+
+def results(run_dir: str | Path, device: str, wall: float, seconds_scale: float = 1.0) -> dict:
+    """A run's scalar results and curves from its ``psnr_history.csv`` and ``ntk_spectrum.csv``."""
+    fit = read_csv_columns(Path(run_dir) / PSNRHistory.FILE)
+    ntk = read_history(run_dir)
+    train, seconds = fit["train_psnr"], [s * seconds_scale for s in fit["seconds"]]
     tested = [[int(s), v] for s, v in zip(fit["step"], fit["test_psnr"]) if not math.isnan(v)]
-    results = {"run_dir": trainer.log_dir, "device": str(trainer.strategy.root_device), "fit_seconds": wall,
+    results = {"run_dir": str(run_dir), "device": device, "fit_seconds": wall,
                "train_seconds": seconds[-1], "final_train_psnr": train[-1],
                "final_test_psnr": tested[-1][1] if tested else None,
                "best_test_psnr": max(v for _, v in tested) if tested else None}
@@ -233,6 +286,14 @@ def figure(records: list[dict]) -> Figure:
     return fig
 
 
+def engine_note(records: list[dict]) -> str:
+    """How the runs were trained, for the summary: one at a time, or as ensembles (seconds shared out)."""
+    if all(r.get("engine", "single") == "single" for r in records):
+        return "one network at a time"
+    return ("the variants of one config and their seeds trained as one ensemble; a member's seconds are the "
+            "ensemble's divided by its members")
+
+
 def report(records: list[dict]) -> tuple[Figure, str]:
     """The figure, and summary.md: the settings, the per-activation table and the κ–speed rank correlations."""
     first = records[0]
@@ -243,7 +304,7 @@ def report(records: list[dict]) -> tuple[Figure, str]:
              f"steps, {len({r['seed'] for r in records})} seeds, device {', '.join(devices)})", "",
              "Each network, init and learning rate as in its shipped config (configs/camera_*.yaml). Steps/seconds "
              "to a PSNR: median over the seeds that reached it (how many did), from the train PSNR; seconds count "
-             "training steps only. κ: raw J Jᵀ on "
+             f"training steps only ({engine_note(records)}). κ: raw J Jᵀ on "
              f"{first['probe_points']} training pixels, geometric mean over seeds.", "",
              markdown_table(header, summary_rows(records)), "",
              "Spearman rank correlation of κ at init with the steps to 30 dB (never = cap + 1):", "",

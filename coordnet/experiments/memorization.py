@@ -18,6 +18,7 @@ cap), λ_min(K₀) and κ(K₀) (float64, with the numerical floor of ``coordnet
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -29,7 +30,10 @@ from torch import Tensor
 from coordnet.data import MemorizationDataModule
 from coordnet.experiments.reporting import markdown_table, ticks_at
 from coordnet.models import CoordMLP, get_activation
+from coordnet.models.ensemble import CoordMLPEnsemble
 from coordnet.ntk import empirical_ntk, spectrum
+from coordnet.ntk.spectrum import Spectrum
+from coordnet.training.member_optim import MemberAdam, MemberSGD
 
 NAME = "memorization"
 NUM_POINTS = 256  # N, a square for the grid
@@ -104,25 +108,87 @@ def train(net: CoordMLP, x: Tensor, y: Tensor, optimizer: str, steps: int, lr: f
     return curve
 
 
+def network(job: dict, in_features: int) -> CoordMLP:
+    """The job's network, float64, its weights drawn under ``torch.manual_seed(seed)``."""
+    kind, parameters = job["activation_config"]
+    torch.manual_seed(job["seed"])
+    return CoordMLP(in_features, 1, [job["width"]], activation=get_activation(kind, **parameters)).double()
+
+
+def results(job: dict, kernel: Tensor, spec0: Spectrum, residual0: Tensor, lr: float, curve: list[float]) -> dict:
+    """The job's results from K₀ and its spectrum, the residual at init, the learning rate and the training curve."""
+    predicted = linearised_loss(kernel, residual0, lr, len(curve) - 1).tolist() if job["optimizer"] == "gd" else []
+    out = {"width_ratio": job["width"] / job["N"], "lr": lr, "lambda_min_K0": spec0.lambda_min,
+           "lambda_max_K0": spec0.lambda_max, "kappa_K0": spec0.condition_number,
+           "lambda_min_reliable": int(spec0.lambda_min_reliable), "steps_run": len(curve) - 1, "final_loss": curve[-1]}
+    out |= {f"steps_to_{threshold:g}": steps_to_loss(curve, threshold) for threshold in (1e-2, 1e-4)}
+    return out | {"curve": curve, "predicted": predicted}
+
+
+def learning_rate(job: dict, spec0: Spectrum) -> float:
+    """η = 1/λ_max(K₀) for GD, Adam's fixed rate otherwise."""
+    return 1.0 / spec0.lambda_max if job["optimizer"] == "gd" else job["adam_lr"]
+
+
 def run(job: dict) -> dict:
     """One run: K₀'s spectrum, the training curve, the linearised prediction (GD; [] for Adam), the thresholds."""
     x, y = memorization_data(job["N"], job["inputs"], job["dim"], job["seed"])
-    kind, parameters = job["activation_config"]
-    torch.manual_seed(job["seed"])
-    net = CoordMLP(x.shape[1], 1, [job["width"]], activation=get_activation(kind, **parameters)).double()
+    net = network(job, x.shape[1])
     kernel = empirical_ntk(net, x, mode="full")
     spec0 = spectrum(kernel)
-    lr = 1.0 / spec0.lambda_max if job["optimizer"] == "gd" else job["adam_lr"]
+    lr = learning_rate(job, spec0)
     with torch.no_grad():
         residual0 = net(x) - y
-    curve = train(net, x, y, job["optimizer"], job["step_cap"], lr)
-    predicted = linearised_loss(kernel, residual0, lr, len(curve) - 1).tolist() if job["optimizer"] == "gd" else []
-    results = {"width_ratio": job["width"] / job["N"], "lr": lr, "lambda_min_K0": spec0.lambda_min,
-               "lambda_max_K0": spec0.lambda_max, "kappa_K0": spec0.condition_number,
-               "lambda_min_reliable": int(spec0.lambda_min_reliable), "steps_run": len(curve) - 1,
-               "final_loss": curve[-1]}
-    results |= {f"steps_to_{threshold:g}": steps_to_loss(curve, threshold) for threshold in (1e-2, 1e-4)}
-    return results | {"curve": curve, "predicted": predicted}
+    return results(job, kernel, spec0, residual0, lr, train(net, x, y, job["optimizer"], job["step_cap"], lr))
+
+
+def group(job: dict) -> str:
+    """Jobs that train as one ensemble: one inputs, activation class, width and optimiser (their activation
+    settings and seeds differ)."""
+    kind, parameters = job["activation_config"]
+    family = type(get_activation(kind, **parameters)).__name__
+    return json.dumps([job["inputs"], family, job["width"], job["optimizer"], job["N"], job["dim"], job["step_cap"]])
+
+
+def run_group(jobs: list[dict]) -> list[dict]:
+    """``run`` for every job at once: one ``CoordMLPEnsemble`` of their networks (each built as ``run`` builds it),
+    every member's K₀ in one batched call, trained by ``train_members``."""
+    data = [memorization_data(job["N"], job["inputs"], job["dim"], job["seed"]) for job in jobs]
+    xs, y = torch.stack([x for x, _ in data]), torch.stack([y for _, y in data])
+    x = xs[0] if all(torch.equal(xs[0], other) for other in xs[1:]) else xs
+    ensemble = CoordMLPEnsemble([network(job, xs.shape[-1]) for job in jobs])
+    kernels = empirical_ntk(ensemble, x, mode="full")
+    spectra = [spectrum(kernel) for kernel in kernels]
+    lrs = [learning_rate(job, spec0) for job, spec0 in zip(jobs, spectra)]
+    with torch.no_grad():
+        residuals = ensemble(x) - y
+    curves = train_members(ensemble, x, y, jobs[0]["optimizer"], jobs[0]["step_cap"], lrs)
+    return [results(*member) for member in zip(jobs, kernels, spectra, residuals, lrs, curves)]
+
+
+def train_members(ensemble: CoordMLPEnsemble, x: Tensor, y: Tensor, optimizer: str, steps: int,
+                  lrs: list[float]) -> list[list[float]]:
+    """``train`` for every member at once (y: (M, N, 1)), each with its own learning rate: a member stops where its
+    own run would (relative loss below 1e-6 or not finite, or the step cap), the others go on."""
+    params = list(ensemble.parameters())
+    opt = MemberSGD(params, lrs) if optimizer == "gd" else MemberAdam(params, lrs)
+    curves: list[list[float]] = [[] for _ in lrs]
+    active = torch.ones(len(lrs), dtype=torch.bool)
+    start = None
+    for _ in range(steps + 1):
+        opt.zero_grad(set_to_none=True)
+        losses = 0.5 * ((ensemble(x) - y) ** 2).flatten(1).sum(1)
+        values = losses.tolist()
+        start = values if start is None else start
+        for m in active.nonzero().flatten().tolist():
+            curves[m].append(values[m] / start[m])
+            if curves[m][-1] < 1e-6 or not math.isfinite(curves[m][-1]) or len(curves[m]) > steps:
+                active[m] = False
+        if not active.any():
+            break
+        torch.where(active, losses, 0.0).sum().backward()
+        opt.step(active=active)
+    return curves
 
 
 def linearisation_error(record: dict, steps: int = 20, floor: float = 1e-3) -> float | None:
@@ -226,7 +292,9 @@ def report(records: list[dict]) -> tuple[Figure, str]:
         "# Memorising random targets: conditioning of the NTK at init and speed",
         "",
         f"N = {num_points} points, targets N(0, 1); Gaussian inputs in R^{dim} or a pixel grid in [−1, 1]²; one hidden "
-        f"layer of width m; full batch, at most {steps} steps; GD with η = 1/λ_max(K₀) on ½‖f − y‖², Adam lr 1e-3.",
+        f"layer of width m; full batch, at most {steps} steps; GD with η = 1/λ_max(K₀) on ½‖f − y‖², Adam lr 1e-3"
+        + ("; the networks of one activation family, width and optimiser trained as one ensemble."
+           if any(r.get("engine") == "ensemble" for r in records) else "."),
         "",
         "Smallest width/N that reached each relative loss within the step cap (the memorisation threshold):",
         "",

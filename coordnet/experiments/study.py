@@ -10,7 +10,11 @@ A study is one module (``coordnet/experiments/<name>.py``) holding, in this orde
   folder, where a job may keep files of its own (a TensorBoard run);
 - ``run(job: dict) -> dict``: the job's results (JSON values); its record is the job's settings and these;
 - ``report(records: list[dict]) -> (Figure, str)``: the figure and the Markdown summary of all records;
-- optionally ``tables(records) -> dict[str, list[dict]]``: CSV files beyond ``records.csv`` (name → rows).
+- optionally ``tables(records) -> dict[str, list[dict]]``: CSV files beyond ``records.csv`` (name → rows);
+- optionally ``group(job) -> str`` and ``run_group(jobs) -> list[dict]``: jobs of one group key train as one
+  ensemble of networks (``coordnet.models.ensemble``), ``run_group`` returning each job's results as ``run`` would.
+  ``--engine ensemble`` (the default for such a study) runs them so, ``--engine single`` one ``run`` per job; each
+  record names its ``engine``.
 
 ``run_study`` writes ``records.jsonl`` (one record per finished job, appended as each finishes), ``records.csv``
 (their scalar fields), each extra table, ``<NAME>.png`` and ``summary.md``. A study interrupted at any point
@@ -113,19 +117,36 @@ def scalar_fields(record: dict) -> dict:
     return {k: v for k, v in record.items() if not isinstance(v, (list, dict))}
 
 
-def record(run: Callable[[dict], dict], job: dict) -> dict:
-    """The job's settings and the results ``run`` returns for it (a module-level function, so processes take it)."""
-    return job | run(job)
+def record(run: Callable[[dict], dict], job: dict, engine: str | None = None) -> dict:
+    """The job's settings and the results ``run`` returns for it (a module-level function, so processes take it),
+    with the ``engine`` that ran it when the study has two."""
+    return job | run(job) | ({"engine": engine} if engine else {})
+
+
+def record_group(run_group: Callable[[list[dict]], list[dict]], jobs: list[dict]) -> list[dict]:
+    """Each job's settings and its results from one ``run_group`` call (one ensemble)."""
+    return [job | results | {"engine": "ensemble"} for job, results in zip(jobs, run_group(jobs))]
+
+
+def has_ensembles(study: ModuleType) -> bool:
+    return hasattr(study, "group") and hasattr(study, "run_group")
 
 
 def run_study(study: ModuleType, quick: bool = False, out: str | Path | None = None, workers: int = 1,
-              figure_copy: str | Path | None = None, progress: bool = True) -> tuple[list[dict], str]:
-    """Run every job of ``study`` not already in ``<out>/records.jsonl`` and write its outputs; (records, summary)."""
+              figure_copy: str | Path | None = None, progress: bool = True,
+              engine: str = "ensemble") -> tuple[list[dict], str]:
+    """Run every job of ``study`` not already in ``<out>/records.jsonl`` and write its outputs; (records, summary).
+    ``engine``: ``ensemble`` (jobs of one group as one model, where the study groups them) or ``single``."""
+    if engine not in ("ensemble", "single"):
+        raise ValueError(f"engine {engine!r}: expected ensemble or single")
     out = Path(out) if out is not None else output_dir(study, quick)
     jobs = study.jobs(quick, out)
     key = sorted({k for job in jobs for k in job})
-    records = run_sweep(jobs, partial(record, study.run), out / "records.jsonl", key, workers, desc=study.NAME,
-                        progress=progress)
+    grouped = has_ensembles(study) and engine == "ensemble"
+    records = run_sweep(jobs, partial(record, study.run, engine="single" if has_ensembles(study) else None),
+                        out / "records.jsonl", key, workers, desc=study.NAME, progress=progress,
+                        group=study.group if grouped else None,
+                        run_group=partial(record_group, study.run_group) if grouped else None)
     figure, summary = study.report(records)
     extra = study.tables(records) if hasattr(study, "tables") else {}
     for name, rows in ({"records": [scalar_fields(r) for r in records]} | extra).items():
@@ -152,6 +173,10 @@ def parser(study: ModuleType) -> argparse.ArgumentParser:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a setting of the full study (repeatable), e.g. --set SEEDS=16")
     parser.add_argument("--figure-copy", help=f"also save the figure here (docs/{study.NAME}.png for the docs)")
+    if has_ensembles(study):
+        parser.add_argument("--engine", choices=("ensemble", "single"), default="ensemble",
+                            help="ensemble: the jobs of one network shape train as one batched model (default); "
+                                 "single: one network at a time")
     return parser
 
 
@@ -161,6 +186,7 @@ def main(name: str, argv: Sequence[str] | None = None) -> None:
     args = parser(study).parse_args(argv)
     apply_settings(study, args.set)
     out = Path(args.out) if args.out is not None else output_dir(study, args.quick)
-    _, summary = run_study(study, args.quick, out, args.workers, args.figure_copy)
+    _, summary = run_study(study, args.quick, out, args.workers, args.figure_copy,
+                           engine=getattr(args, "engine", "ensemble"))
     print(summary)
     print(f"\nwrote {out}/")

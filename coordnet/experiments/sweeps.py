@@ -63,9 +63,29 @@ def _init_worker(slots, gpus: int, threads: int) -> None:
         torch.set_num_threads(threads)
 
 
+def tasks_of(todo: list[dict], group: Callable[[dict], str] | None) -> list[list[dict]]:
+    """The jobs as tasks: one job each, or (``group``) the jobs of one group key together, in first-seen order."""
+    if group is None:
+        return [[job] for job in todo]
+    tasks: dict[str, list[dict]] = {}
+    for job in todo:
+        tasks.setdefault(group(job), []).append(job)
+    return list(tasks.values())
+
+
+def _run_task(run: Callable[[dict], dict], run_group: Callable[[list[dict]], list[dict]] | None,
+              task: list[dict]) -> list[dict]:
+    return run_group(task) if run_group is not None else [run(job) for job in task]
+
+
 def run_sweep(jobs: list[dict], run: Callable[[dict], dict], log_path: str | Path, key: Sequence[str],
-              workers: int = 1, desc: str = "sweep", progress: bool = True) -> list[dict]:
+              workers: int = 1, desc: str = "sweep", progress: bool = True,
+              group: Callable[[dict], str] | None = None,
+              run_group: Callable[[list[dict]], list[dict]] | None = None) -> list[dict]:
     """Run every job not already in ``log_path``; the records of all ``jobs``, in their order.
+
+    With ``group`` and ``run_group``, the jobs not done yet that share a group key run together as one task,
+    ``run_group(jobs)`` returning their records in order (an ensemble of networks); otherwise ``run(job)`` each.
 
     Raises:
         ValueError: ``workers`` < 1, or a job lacks a ``key`` setting.
@@ -91,9 +111,11 @@ def run_sweep(jobs: list[dict], run: Callable[[dict], dict], log_path: str | Pat
             done[job_key(record, key)] = record
             bar.update()
 
-        if workers == 1 or len(todo) <= 1:
-            for job in todo:
-                keep(run(job))
+        tasks = tasks_of(todo, group if run_group is not None else None)
+        if workers == 1 or len(tasks) <= 1:
+            for task in tasks:
+                for record in _run_task(run, run_group, task):
+                    keep(record)
         else:
             context = multiprocessing.get_context("spawn")
             slots = context.Queue()
@@ -103,14 +125,16 @@ def run_sweep(jobs: list[dict], run: Callable[[dict], dict], log_path: str | Pat
             threads = max(1, (os.cpu_count() or 1) // workers)
             failures = []
             with ProcessPoolExecutor(workers, context, _init_worker, (slots, gpus, threads)) as pool:
-                for future in as_completed([pool.submit(run, job) for job in todo]):
+                for future in as_completed([pool.submit(_run_task, run, run_group, task) for task in tasks]):
                     try:
-                        keep(future.result())
+                        for record in future.result():
+                            keep(record)
                     except Exception as err:  # the other jobs go on and are kept; the first error is raised below
                         failures.append(err)
             if failures:
                 bar.close()
-                raise RuntimeError(f"{len(failures)} of {len(todo)} sweep jobs failed (the others are in "
+                what = "ensembles" if run_group is not None else "jobs"
+                raise RuntimeError(f"{len(failures)} of {len(tasks)} sweep {what} failed (the others are in "
                                    f"{log_path}); the first: {failures[0]!r}") from failures[0]
     bar.close()
     return [done[job_key(job, key)] for job in jobs]

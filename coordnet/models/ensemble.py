@@ -131,13 +131,15 @@ class CoordMLPEnsemble(nn.Module):
         """Member 0's activation (the class every member shares)."""
         return self.member_activations[0]
 
-    def _constants(self, dtype: torch.dtype, device: torch.device) -> tuple[Activation, list, list]:
-        """(the batched activation, per-layer weight scales, bias scales) in ``dtype`` on ``device``: the members'
-        differing settings and scales as (M, 1, 1) tensors made from their exact values, the others as floats."""
-        key = (dtype, device)
+    def _constants(self, dtype: torch.dtype, device: torch.device,
+                   members: slice = slice(None)) -> tuple[Activation, list, list]:
+        """(the batched activation, per-layer weight scales, bias scales) of ``members`` in ``dtype`` on ``device``:
+        the members' differing settings and scales as (M, 1, 1) tensors made from their exact values, the others as
+        floats."""
+        key = (dtype, device, members.start, members.stop)
         if key not in self._stacked:
             activation = copy.deepcopy(self.member_activations[0])
-            column = lambda values: torch.tensor(values, dtype=dtype, device=device).view(-1, 1, 1)  # noqa: E731
+            column = lambda values: torch.tensor(values[members], dtype=dtype, device=device).view(-1, 1, 1)  # noqa: E731
             for name, values in self.activation_settings.items():
                 setattr(activation, name, column(values))
             per_member = lambda scales: [s[0] if len(set(s)) == 1 else column(s) for s in scales]  # noqa: E731
@@ -162,15 +164,17 @@ class CoordMLPEnsemble(nn.Module):
                              f"per-member values when its settings {sorted(self.activation_settings)} are tensors; "
                              "give every member the same settings, or train them one by one")
 
-    def encode(self, x: Tensor) -> Tensor:
-        """γ(x): (N, F) when x is shared and so is the encoding, else (M, N, F); x itself without an encoding."""
+    def encode(self, x: Tensor, members: slice = slice(None)) -> Tensor:
+        """γ(x) of ``members``: (N, F) when x is shared and so is the encoding, else (M, N, F); x itself without an
+        encoding. ``x`` is (N, d), or (M, N, d) for those members."""
         if not len(self.encodings):
             return x
         if len(self.encodings) == 1:
             return self.encodings[0](x)
+        encodings = self.encodings[members]
         if x.ndim == 2:
-            return torch.stack([encoding(x) for encoding in self.encodings])
-        return torch.stack([encoding(xm) for encoding, xm in zip(self.encodings, x)])
+            return torch.stack([encoding(x) for encoding in encodings])
+        return torch.stack([encoding(xm) for encoding, xm in zip(encodings, x)])
 
     def check_inputs(self, x: Tensor, name: str = "CoordMLPEnsemble input") -> None:
         """Raise a ValueError naming ``name`` unless x is (N, d) or (M, N, d) with this ensemble's M and d."""
@@ -182,19 +186,21 @@ class CoordMLPEnsemble(nn.Module):
         else:
             check_coordinates(name, x, self.in_features)
 
-    def _walk(self, x: Tensor, keep: bool) -> MLPTrace:
-        """The batched forward in x's dtype: every trace tensor gets a leading member axis (M, N, ·), except
-        ``inputs[0]`` when the points and the encoding are shared ((N, F))."""
+    def _walk(self, x: Tensor, keep: bool, members: slice = slice(None)) -> MLPTrace:
+        """The batched forward of ``members`` (a slice of the member axis) in x's dtype: every trace tensor gets a
+        leading member axis (M, N, ·), except ``inputs[0]`` when the points and the encoding are shared ((N, F))."""
         self.check_inputs(x)
-        activation, weight_scales, bias_scales = self._constants(x.dtype, x.device)
-        h = self.encode(x)
+        x = x[members] if x.ndim == 3 else x
+        count = len(range(self.num_members)[members])
+        activation, weight_scales, bias_scales = self._constants(x.dtype, x.device, members)
+        h = self.encode(x, members)
         inputs, preacts = [h], []
         last = len(self.weights) - 1
         for layer in range(last + 1):
-            weight = _scaled(self.weights[layer].to(x.dtype), weight_scales[layer])
+            weight = _scaled(self.weights[layer][members].to(x.dtype), weight_scales[layer])
             if self.biases:
-                bias = _scaled(self.biases[layer].to(x.dtype), bias_scales[layer])[:, None, :]
-                s = torch.baddbmm(bias, h.expand(self.num_members, *h.shape[-2:]), weight.transpose(1, 2))
+                bias = _scaled(self.biases[layer][members].to(x.dtype), bias_scales[layer])[:, None, :]
+                s = torch.baddbmm(bias, h.expand(count, *h.shape[-2:]), weight.transpose(1, 2))
             else:
                 s = torch.matmul(h, weight.transpose(1, 2))
             if layer == last:
@@ -204,9 +210,10 @@ class CoordMLPEnsemble(nn.Module):
                 preacts.append(s)
                 inputs.append(h)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """(N, d) or (M, N, d) coordinates → (M, N, O), member m's output in row m."""
-        return self._walk(x, keep=False).output
+    def forward(self, x: Tensor, members: slice = slice(None)) -> Tensor:
+        """(N, d) or (M, N, d) coordinates → (M, N, O), member m's output in row m; with ``members``, only theirs
+        (a slice of the member axis: one pass over fewer members, where the device's caches are small)."""
+        return self._walk(x, keep=False, members=members).output
 
     def trace(self, x: Tensor) -> MLPTrace:
         """The batched forward with every layer's input and pre-activation kept (see ``_walk``)."""

@@ -43,6 +43,7 @@ from coordnet.training.ntk_callback import NTKSpectrumCallback
 
 MODULE_DEFAULTS = {name: p.default for name, p in inspect.signature(CoordNetModule).parameters.items()}
 SHARED_SETTINGS = ("reconstruction_every_n_steps",)  # one value for the whole ensemble
+CPU_PASS_FLOATS = 2**21  # a CPU pass's activations, ~8 MB: measured best on the project's CPU (docs/benchmarks.md)
 
 
 def member_settings(settings: dict[str, Any], member: str = "member") -> dict[str, Any]:
@@ -139,6 +140,8 @@ class EnsembleModule(LightningModule):
         seeds: the seed each member's weights are drawn with.
         names: each member's run name (its directory and TensorBoard run); default ``member_<m>``.
         reconstruction_members: the members (by name) whose reconstructions are logged; default the first.
+        members_per_pass: members in one forward/backward pass of a step (the step is the same computation either
+            way); default all on a GPU, and on a CPU as many as fit its caches (``member_passes``).
 
     Raises:
         ValueError: members of different shapes or optimisers, or settings the ensemble engine does not support
@@ -146,15 +149,18 @@ class EnsembleModule(LightningModule):
     """
 
     def __init__(self, members: list[dict[str, Any]], seeds: list[int], names: list[str] | None = None,
-                 reconstruction_members: list[str] | None = None) -> None:
+                 reconstruction_members: list[str] | None = None, members_per_pass: int | None = None) -> None:
         super().__init__()
         names = [f"member_{m}" for m in range(len(members))] if names is None else [safe_name(n) for n in names]
         if not members or len(seeds) != len(members) or len(names) != len(members) or len(set(names)) != len(names):
             raise ValueError(f"EnsembleModule: expected one seed and one distinct name per member, got {len(members)} "
                              f"members, {len(seeds)} seeds and names {names}")
         settings = [member_settings(s, name) for s, name in zip(members, names)]
+        if members_per_pass is not None and (isinstance(members_per_pass, bool) or members_per_pass < 1):
+            raise ValueError(f"members_per_pass must be a positive integer or null (automatic), got {members_per_pass!r}")
         self.save_hyperparameters({"members": settings, "seeds": list(seeds), "names": names,
-                                   "reconstruction_members": reconstruction_members})
+                                   "reconstruction_members": reconstruction_members,
+                                   "members_per_pass": members_per_pass})
         self.names = names
         self.model = CoordMLPEnsemble([member_network(s, seed) for s, seed in zip(settings, seeds)])
         self._configure_optimizer(settings)
@@ -173,6 +179,7 @@ class EnsembleModule(LightningModule):
         self.register_buffer("data_range", torch.tensor([float(s["data_range"]) for s in settings]), persistent=False)
         clip = [math.inf if s["gradient_clip_val"] is None else float(s["gradient_clip_val"]) for s in settings]
         self.register_buffer("max_grad_norms", torch.tensor(clip), persistent=False)
+        self.clipped = any(math.isfinite(c) for c in clip)
         self.member_losses: Tensor | None = None  # (M,) of the last training step, on the device
         self.test_losses: Tensor | None = None  # (M,) of the last validation
         self.automatic_optimization = False
@@ -195,9 +202,19 @@ class EnsembleModule(LightningModule):
         """The batched network: its members' outputs are the modules' minus constant offsets."""
         return self.model
 
-    def forward(self, x: Tensor) -> Tensor:
-        """(N, d) or (M, N, d) coordinates → (M, N, O) predictions."""
-        return self.model(x) + self.output_offset
+    def forward(self, x: Tensor, members: slice = slice(None)) -> Tensor:
+        """(N, d) or (M, N, d) coordinates → (M, N, O) predictions (of ``members`` only, if given)."""
+        return self.model(x, members) + self.output_offset[members]
+
+    def member_passes(self, rows: int) -> list[slice]:
+        """The members of each forward/backward pass of a step: all at once on a GPU; on a CPU, as many as keep a
+        pass's activations within ``CPU_PASS_FLOATS`` (past its caches the elementwise work slows by up to ~1.7×,
+        docs/benchmarks.md), unless ``members_per_pass`` says otherwise."""
+        per_pass = self.hparams.members_per_pass
+        if per_pass is None:
+            per_member = rows * (sum(self.model.widths) + self.model.out_features)
+            per_pass = self.num_members if self.device.type != "cpu" else max(1, CPU_PASS_FLOATS // per_member)
+        return [slice(i, min(i + per_pass, self.num_members)) for i in range(0, self.num_members, per_pass)]
 
     def setup(self, stage: str) -> None:
         """Refuse, before training starts, an ensemble that would not fit in the device's memory (naming the size)."""
@@ -223,9 +240,9 @@ class EnsembleModule(LightningModule):
             means = datamodule.train_y.mean(dim=1, keepdim=True)  # (M, 1, O)
             self.output_offset.copy_(torch.where(center[:, None, None], means, 0.0))
 
-    def member_mse(self, x: Tensor, y: Tensor) -> Tensor:
-        """(M,): each member's mean squared error over its N·O values."""
-        return (self(x) - y).square().flatten(1).mean(1)
+    def member_mse(self, x: Tensor, y: Tensor, members: slice = slice(None)) -> Tensor:
+        """(M,): each member's mean squared error over its N·O values (of ``members`` only, if given)."""
+        return (self(x, members) - y[members]).square().flatten(1).mean(1)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         """One optimiser step of every member still training; the stopping rule of the module docstring."""
@@ -234,20 +251,25 @@ class EnsembleModule(LightningModule):
         align_logger_step(self.trainer)
         optimizer = self.optimizers()
         optimizer.zero_grad()
-        losses = self.member_mse(x, y)
+        losses, total = [], 0.0
+        for members in self.member_passes(x.shape[-2]):
+            loss = self.member_mse(x, y, members)
+            stopped = self.stopped_at[members]
+            stopped.copy_(torch.where((stopped < 0) & ~torch.isfinite(loss), step, stopped))
+            loss_sum = torch.where(stopped < 0, loss, 0.0).sum()
+            self.manual_backward(loss_sum)
+            losses.append(loss.detach())
+            total = total + loss_sum.detach()
+        losses = torch.cat(losses)
         training = self.stopped_at < 0
-        self.stopped_at.copy_(torch.where(training & ~torch.isfinite(losses), step, self.stopped_at))
-        training = self.stopped_at < 0
-        total = torch.where(training, losses, 0.0).sum()
-        self.manual_backward(total)
-        if torch.isfinite(self.max_grad_norms).any():
+        if self.clipped:
             clip_member_gradients(self.parameters(), self.max_grad_norms)
         optimizer.step(active=training)
         rejected = optimizer.optimizer.rejected
         if rejected is not None:
             self.stopped_at.copy_(torch.where(rejected, step, self.stopped_at))
-        self.member_losses = losses.detach()
-        return total.detach()
+        self.member_losses = losses
+        return total
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         every = self.trainer.log_every_n_steps

@@ -25,7 +25,9 @@ def _column(values: Tensor, like: Tensor) -> Tensor:
 
 
 class MemberOptimizer(torch.optim.Optimizer):
-    """The shared machinery: per-member learning rates, ``step(active)`` and the finiteness check."""
+    """The shared machinery: per-member learning rates, ``step(active)`` and the finiteness check. Subclasses
+    implement ``_updates(params, grads, group)``: the new value of every parameter, computed over the whole list at
+    once (``torch._foreach_*``: one kernel launch per operation for all parameters, not one per parameter)."""
 
     def __init__(self, params: Iterable[Tensor], lr: Tensor | list[float], defaults: dict) -> None:
         lr = torch.as_tensor(lr, dtype=torch.float64)
@@ -35,28 +37,23 @@ class MemberOptimizer(torch.optim.Optimizer):
         self.lr = lr  # float64: lr_m / bias correction is formed in double precision, as torch.optim does
         self.rejected: Tensor | None = None
 
-    def _update(self, param: Tensor, grad: Tensor, state: dict, group: dict) -> Tensor:  # pragma: no cover
+    def _updates(self, params: list[Tensor], grads: list[Tensor], group: dict) -> list[Tensor]:  # pragma: no cover
         raise NotImplementedError
 
     @torch.no_grad()
     def step(self, closure=None, active: Tensor | None = None):  # noqa: D102 — see the module docstring
         loss = closure() if closure is not None else None
-        updates = []
         for group in self.param_groups:
-            for param in group["params"]:
-                if param.grad is None:
-                    continue
-                members = param.shape[0]
-                mask = torch.ones(members, dtype=torch.bool, device=param.device) if active is None else active
-                grad = torch.where(_column(mask, param), param.grad, 0.0)
-                updates.append((param, mask, self._update(param, grad, self.state[param], group)))
-        if not updates:
-            return loss
-        finite = torch.stack([torch.isfinite(new).flatten(1).all(1) for _, _, new in updates]).all(0)
-        mask = updates[0][1]
-        self.rejected = mask & ~finite
-        for param, _, new in updates:
-            param.copy_(torch.where(_column(mask & finite, param), new, param))
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            grads = [p.grad if active is None else torch.where(_column(active, p), p.grad, 0.0) for p in params]
+            updates = self._updates(params, grads, group)
+            finite = torch.stack([torch.isfinite(new).flatten(1).all(1) for new in updates]).all(0)
+            keep = finite if active is None else active & finite
+            self.rejected = ~finite if active is None else active & ~finite
+            for param, new in zip(params, updates):
+                param.copy_(torch.where(_column(keep, param), new, param))
         return loss
 
     def state_dict(self) -> dict:
@@ -68,8 +65,8 @@ class MemberOptimizer(torch.optim.Optimizer):
         super().load_state_dict(state_dict)
 
     def _lr(self, like: Tensor, scale: float = 1.0) -> Tensor:
-        """lr_m · scale for each member, rounded to ``like``'s dtype, shaped to broadcast against it."""
-        return _column((self.lr.to(like.device) * scale).to(like.dtype), like)
+        """−lr_m · scale for each member, rounded to ``like``'s dtype, shaped to broadcast against it."""
+        return _column((self.lr.to(like.device) * -scale).to(like.dtype), like)
 
 
 class MemberAdam(MemberOptimizer):
@@ -83,20 +80,28 @@ class MemberAdam(MemberOptimizer):
                  eps: float = 1e-8, weight_decay: float = 0.0) -> None:
         super().__init__(params, lr, {"betas": tuple(betas), "eps": eps, "weight_decay": weight_decay})
 
-    def _update(self, param: Tensor, grad: Tensor, state: dict, group: dict) -> Tensor:
+    def _updates(self, params: list[Tensor], grads: list[Tensor], group: dict) -> list[Tensor]:
         beta1, beta2 = group["betas"]
         if group["weight_decay"]:
-            grad = grad.add(param, alpha=group["weight_decay"])
-        if not state:
-            state["step"] = torch.tensor(0.0)
-            state["exp_avg"] = torch.zeros_like(param)
-            state["exp_avg_sq"] = torch.zeros_like(param)
-        state["step"] += 1
-        step = state["step"].item()  # kept on the CPU, as torch.optim keeps it
-        state["exp_avg"].lerp_(grad, 1 - beta1)
-        state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        denom = (state["exp_avg_sq"].sqrt() / (1 - beta2**step) ** 0.5).add_(group["eps"])
-        return param + (-self._lr(param, 1 / (1 - beta1**step))) * state["exp_avg"] / denom
+            grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
+        for p in params:
+            if not self.state[p]:
+                self.state[p] = {"step": torch.tensor(0.0), "exp_avg": torch.zeros_like(p),
+                                 "exp_avg_sq": torch.zeros_like(p)}
+        states = [self.state[p] for p in params]
+        for state in states:
+            state["step"] += 1
+        step = states[0]["step"].item()  # kept on the CPU, as torch.optim keeps it; all parameters step together
+        exp_avgs, exp_avg_sqs = [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states]
+        torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
+        torch._foreach_mul_(exp_avg_sqs, beta2)
+        torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1 - beta2)
+        denoms = torch._foreach_sqrt(exp_avg_sqs)
+        torch._foreach_div_(denoms, (1 - beta2**step) ** 0.5)
+        torch._foreach_add_(denoms, group["eps"])
+        steps = torch._foreach_mul(exp_avgs, [self._lr(p, 1 / (1 - beta1**step)) for p in params])
+        torch._foreach_div_(steps, denoms)
+        return torch._foreach_add(params, steps)
 
 
 class MemberSGD(MemberOptimizer):
@@ -107,16 +112,20 @@ class MemberSGD(MemberOptimizer):
                  weight_decay: float = 0.0) -> None:
         super().__init__(params, lr, {"momentum": momentum, "weight_decay": weight_decay})
 
-    def _update(self, param: Tensor, grad: Tensor, state: dict, group: dict) -> Tensor:
+    def _updates(self, params: list[Tensor], grads: list[Tensor], group: dict) -> list[Tensor]:
         if group["weight_decay"]:
-            grad = grad.add(param, alpha=group["weight_decay"])
+            grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
         if group["momentum"]:
-            if "momentum_buffer" not in state:
-                state["momentum_buffer"] = grad.clone()
-            else:
-                state["momentum_buffer"].mul_(group["momentum"]).add_(grad)
-            grad = state["momentum_buffer"]
-        return torch.addcmul(param, grad, -self._lr(param))
+            buffers = []
+            for p, g in zip(params, grads):
+                state = self.state[p]
+                if "momentum_buffer" not in state:
+                    state["momentum_buffer"] = g.clone()
+                else:
+                    state["momentum_buffer"].mul_(group["momentum"]).add_(g)
+                buffers.append(state["momentum_buffer"])
+            grads = buffers
+        return [torch.addcmul(p, g, self._lr(p)) for p, g in zip(params, grads)]
 
 
 #: ``torch.optim`` class → (its ensemble counterpart, the settings it takes besides lr).
