@@ -17,10 +17,12 @@ _EXPORTS = {
     "ReLU": "coordnet.models", "Cos": "coordnet.models", "Sine": "coordnet.models", "Gaussian": "coordnet.models",
     "get_activation": "coordnet.models", "register_activation": "coordnet.models",
     "FourierFeatures": "coordnet.models", "PositionalEncoding": "coordnet.models", "CoordMLP": "coordnet.models",
+    "CoordMLPEnsemble": "coordnet.models",
     # Data
     "ImageDataModule": "coordnet.data", "SignalDataModule": "coordnet.data", "MemorizationDataModule": "coordnet.data",
+    "EnsembleDataModule": "coordnet.data",
     # Training
-    "CoordNetModule": "coordnet.training", "make_trainer": "coordnet.training", "predict": "coordnet.training",
+    "CoordNetModule": "coordnet.training", "EnsembleModule": "coordnet.training", "make_trainer": "coordnet.training", "predict": "coordnet.training",
     "psnr": "coordnet.training",
 }
 __all__ = list(_EXPORTS)

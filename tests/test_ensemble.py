@@ -220,3 +220,30 @@ def test_the_ntk_callback_logs_every_member_into_its_own_run(tmp_path):
         kernel = empirical_ntk(ensemble.model.member(m), callback.probe_x, mode="mean")  # the final parameters
         assert rows["lambda_max"][-1] == pytest.approx(torch.linalg.eigvalsh(kernel)[-1].item(), rel=1e-9)
         assert events.Scalars("final/kappa_end")[0].value == pytest.approx(rows["condition_number"][-1])
+
+
+def test_the_python_example_of_docs_ensembles_runs(tmp_path, monkeypatch):
+    import re
+    from pathlib import Path
+
+    monkeypatch.chdir(tmp_path)
+    doc = (Path(__file__).parents[1] / "docs" / "ensembles.md").read_text()
+    (code,) = re.findall(r"```python\n(.*?)```", doc, flags=re.S)
+    namespace: dict = {}
+    exec(compile(code, "docs/ensembles.md", "exec"), namespace)
+    assert namespace["net"].activation.omega0 == 30.0 and namespace["module"].stopped_at.tolist() == [-1] * 4
+    assert (tmp_path / "runs/my_sweep/version_0/w30-lr1e-3/psnr_history.csv").is_file()
+
+
+def test_a_step_in_passes_of_members_is_the_step_in_one(tmp_path):
+    """Passes of one member (what a CPU does for large networks) against one pass of all: the same parameters."""
+    members = [sine_member(lr, w) for lr, w in zip(LRS, OMEGAS)]
+    trained = []
+    for per_pass in (None, 1, 3):
+        module = EnsembleModule(members, SEEDS, members_per_pass=per_pass)
+        assert len(module.member_passes(1024)) == {None: 1, 1: 4, 3: 2}[per_pass]
+        make_trainer(str(tmp_path), "passes", max_steps=15, **QUIET).fit(module, EnsembleDataModule([CAMERA] * 4))
+        trained.append(module)
+    for other in trained[1:]:
+        for a, b in zip(trained[0].parameters(), other.parameters()):
+            assert torch.allclose(a, b, rtol=0, atol=1e-6 * a.abs().max().item())

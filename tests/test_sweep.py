@@ -76,6 +76,27 @@ def test_a_sweep_from_a_config_lists_every_member_in_the_hparams_tab(tiny_sweep,
         assert values[name]["final/stopped_at"] == -1 and values[name]["final/kappa_init"] > 1
     metrics = {info["name"]["tag"] for info in experiment["metricInfos"]}
     assert {"final/train_psnr", "final/test_psnr", "final/kappa_end"} <= metrics
+    images = {name: images_logged(run / name) for name in names}  # the first member's reconstructions, by default
+    assert images[names[0]] == {"reconstruction"} and images[names[1]] == set()
+
+
+def images_logged(directory) -> set[str]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(directory))
+    events.Reload()
+    return set(events.Tags()["images"])
+
+
+def test_the_members_whose_reconstructions_are_logged_are_chosen(tiny_sweep, capsys):
+    main(["sweep", "--config", "tiny.yaml", "--vary", "seed_everything=[0]", "--trainer.max_steps", "10",
+          "--reconstruct", "1"])
+    run = tiny_sweep / "runs/sweep_tiny/version_0"
+    assert images_logged(run / "m0-lr=0.001-seed=0") == set()
+    assert images_logged(run / "m1-lr=0.003-seed=0") == {"reconstruction"}
+    with pytest.raises(SystemExit):
+        main(["sweep", "--config", "tiny.yaml", "--reconstruct", "7"])
+    assert "members are numbered 0 … 3, got [7]" in capsys.readouterr().err
 
 
 def test_the_single_engine_runs_the_same_members_one_fit_each(tiny_sweep):

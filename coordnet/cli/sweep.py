@@ -136,6 +136,9 @@ def parser() -> argparse.ArgumentParser:
                         help="ensemble: one batched model (default); single: one coordnet fit per member")
     parser.add_argument("--name", help="the sweep's run name (default: sweep_<the last config file's name>)")
     parser.add_argument("--list", action="store_true", help="print the members and their settings, and run nothing")
+    parser.add_argument("--reconstruct", default="0", metavar="MEMBERS",
+                        help="the members whose reconstructions TensorBoard shows: indices (0,3), all or none "
+                             "(default: 0, the first)")
     parser.add_argument("--ckpt_path", help="resume an ensemble from its checkpoint (with its run's config.yaml)")
     return parser
 
@@ -178,6 +181,7 @@ def sweep_main(argv: Sequence[str], allow_imports: Sequence[str] = ()) -> list[d
             return rows
         parts = [a for f in member_files for a in ("--config", str(f))]
         ensemble, rows = ensemble_config(parts, common, members, names, allow_imports)
+        ensemble["model"]["reconstruction_members"] = chosen_members(args.reconstruct, names)
         rows_out = []
         for chunk in split_to_fit(ensemble, rows):
             ensemble_file = Path(tmp) / f"{name}.yaml"
@@ -202,8 +206,32 @@ def split_to_fit(ensemble: dict[str, Any], rows: int) -> list[dict[str, Any]]:
     if size < count:
         print(f"coordnet sweep: {count} members need ≈ {count * per_member / 2**30:.1f} GiB on {device}; training them "
               f"as {-(-count // size)} ensembles of at most {size}", file=sys.stderr)
-    return [{"model": {key: values[i:i + size] for key, values in model.items()},
-             "data": {"member_data": data[i:i + size]}} for i in range(0, count, size)]
+    chunks = []
+    for i in range(0, count, size):
+        part = {key: model[key][i:i + size] for key in ("members", "seeds", "names")}
+        chosen = [n for n in model.get("reconstruction_members") or [] if n in part["names"]]
+        chunks.append({"model": part | ({"reconstruction_members": chosen} if "reconstruction_members" in model
+                                        else {}),
+                       "data": {"member_data": data[i:i + size]}})
+    return chunks
+
+
+def chosen_members(text: str, names: list[str]) -> list[str]:
+    """The member names ``--reconstruct`` picks: ``all``, ``none`` or comma-separated indices.
+
+    Raises:
+        ValueError: an index that is not a member's.
+    """
+    if text in ("all", "none"):
+        return list(names) if text == "all" else []
+    try:
+        indices = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--reconstruct {text!r}: expected member indices (0,3), all or none") from None
+    bad = [i for i in indices if not 0 <= i < len(names)]
+    if bad:
+        raise ValueError(f"--reconstruct {text!r}: members are numbered 0 … {len(names) - 1}, got {bad}")
+    return [names[i] for i in indices]
 
 
 def _is_ensemble_config(file: str) -> bool:

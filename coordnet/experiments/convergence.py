@@ -129,12 +129,16 @@ def group(job: dict) -> str:
 def run_group(jobs: list[dict]) -> list[dict]:
     """``run`` for every job at once: one ``EnsembleModule`` of their networks (each parsed from its config as the
     CLI parses it, with the job's overrides), split into ensembles that fit the device; each member's histories
-    read back from its run directory. ``seconds`` are the ensemble's training time divided by its members."""
+    read back from its run directory. ``seconds`` are the ensemble's training time divided by its members. A group
+    of one is its single run."""
     from coordnet.cli import parse_config
     from coordnet.cli.sweep import ensemble_settings, split_to_fit
     from coordnet.data.ensemble import EnsembleDataModule
     from coordnet.training import NTKSpectrumCallback, make_trainer
     from coordnet.training.ensemble import EnsembleModule
+
+    if len(jobs) == 1:
+        return [run(jobs[0])]
 
     quiet_lightning()
     first = jobs[0]

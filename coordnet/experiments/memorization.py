@@ -152,7 +152,9 @@ def group(job: dict) -> str:
 
 def run_group(jobs: list[dict]) -> list[dict]:
     """``run`` for every job at once: one ``CoordMLPEnsemble`` of their networks (each built as ``run`` builds it),
-    every member's K₀ in one batched call, trained by ``train_members``."""
+    every member's K₀ in one batched call, trained by ``train_members``. A group of one is its single run."""
+    if len(jobs) == 1:
+        return [run(jobs[0])]
     data = [memorization_data(job["N"], job["inputs"], job["dim"], job["seed"]) for job in jobs]
     xs, y = torch.stack([x for x, _ in data]), torch.stack([y for _, y in data])
     x = xs[0] if all(torch.equal(xs[0], other) for other in xs[1:]) else xs
@@ -173,21 +175,24 @@ def train_members(ensemble: CoordMLPEnsemble, x: Tensor, y: Tensor, optimizer: s
     params = list(ensemble.parameters())
     opt = MemberSGD(params, lrs) if optimizer == "gd" else MemberAdam(params, lrs)
     curves: list[list[float]] = [[] for _ in lrs]
-    active = torch.ones(len(lrs), dtype=torch.bool)
+    training = list(range(len(lrs)))  # only these are computed: the others' runs have ended
     start = None
     for _ in range(steps + 1):
         opt.zero_grad(set_to_none=True)
-        losses = 0.5 * ((ensemble(x) - y) ** 2).flatten(1).sum(1)
+        losses = 0.5 * ((ensemble(x, training) - y[training]) ** 2).flatten(1).sum(1)
         values = losses.tolist()
         start = values if start is None else start
-        for m in active.nonzero().flatten().tolist():
-            curves[m].append(values[m] / start[m])
+        ended = []
+        for i, m in enumerate(training):
+            curves[m].append(values[i] / start[m])
             if curves[m][-1] < 1e-6 or not math.isfinite(curves[m][-1]) or len(curves[m]) > steps:
-                active[m] = False
-        if not active.any():
+                ended.append(i)
+        if len(ended) == len(training):
             break
-        torch.where(active, losses, 0.0).sum().backward()
-        opt.step(active=active)
+        keep = torch.tensor([i not in ended for i in range(len(training))])
+        torch.where(keep, losses, 0.0).sum().backward()
+        training = [m for i, m in enumerate(training) if i not in ended]
+        opt.step(active=torch.isin(torch.arange(len(lrs)), torch.tensor(training)))
     return curves
 
 

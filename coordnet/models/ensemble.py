@@ -30,6 +30,8 @@ from torch import Tensor, nn
 from coordnet.models.activations import Activation
 from coordnet.models.mlp import CoordMLP, MLPTrace, check_coordinates
 
+Members = slice | Sequence[int]  # which members a pass computes
+
 
 def _float_attributes(activation: Activation) -> dict[str, float]:
     """The activation's own float settings (``s``, ``phase``, ``a``, ``b``, ``sigma``, …), by attribute name."""
@@ -132,14 +134,16 @@ class CoordMLPEnsemble(nn.Module):
         return self.member_activations[0]
 
     def _constants(self, dtype: torch.dtype, device: torch.device,
-                   members: slice = slice(None)) -> tuple[Activation, list, list]:
+                   members: Members = slice(None)) -> tuple[Activation, list, list]:
         """(the batched activation, per-layer weight scales, bias scales) of ``members`` in ``dtype`` on ``device``:
         the members' differing settings and scales as (M, 1, 1) tensors made from their exact values, the others as
         floats."""
-        key = (dtype, device, members.start, members.stop)
+        chosen = range(self.num_members)[members] if isinstance(members, slice) else members
+        key = (dtype, device, tuple(chosen))
         if key not in self._stacked:
             activation = copy.deepcopy(self.member_activations[0])
-            column = lambda values: torch.tensor(values[members], dtype=dtype, device=device).view(-1, 1, 1)  # noqa: E731
+            column = lambda values: torch.tensor([values[m] for m in chosen], dtype=dtype,  # noqa: E731
+                                                 device=device).view(-1, 1, 1)
             for name, values in self.activation_settings.items():
                 setattr(activation, name, column(values))
             per_member = lambda scales: [s[0] if len(set(s)) == 1 else column(s) for s in scales]  # noqa: E731
@@ -164,14 +168,14 @@ class CoordMLPEnsemble(nn.Module):
                              f"per-member values when its settings {sorted(self.activation_settings)} are tensors; "
                              "give every member the same settings, or train them one by one")
 
-    def encode(self, x: Tensor, members: slice = slice(None)) -> Tensor:
+    def encode(self, x: Tensor, members: Members = slice(None)) -> Tensor:
         """γ(x) of ``members``: (N, F) when x is shared and so is the encoding, else (M, N, F); x itself without an
         encoding. ``x`` is (N, d), or (M, N, d) for those members."""
         if not len(self.encodings):
             return x
         if len(self.encodings) == 1:
             return self.encodings[0](x)
-        encodings = self.encodings[members]
+        encodings = self.encodings[members] if isinstance(members, slice) else [self.encodings[m] for m in members]
         if x.ndim == 2:
             return torch.stack([encoding(x) for encoding in encodings])
         return torch.stack([encoding(xm) for encoding, xm in zip(encodings, x)])
@@ -186,20 +190,42 @@ class CoordMLPEnsemble(nn.Module):
         else:
             check_coordinates(name, x, self.in_features)
 
-    def _walk(self, x: Tensor, keep: bool, members: slice = slice(None)) -> MLPTrace:
-        """The batched forward of ``members`` (a slice of the member axis) in x's dtype: every trace tensor gets a
-        leading member axis (M, N, ·), except ``inputs[0]`` when the points and the encoding are shared ((N, F))."""
+    def pass_parameters(self, members: slice) -> list[Tensor]:
+        """Leaf tensors sharing the storage of ``members``' rows of every parameter (the weights, then the biases), for
+        a pass (``forward(x, members, parameters)``) whose gradients land in those rows alone (``add_gradients``):
+        slicing the parameters inside autograd would write a full-size gradient of every parameter each pass."""
+        return [p[members].detach().requires_grad_() for p in self.parameters()]
+
+    def add_gradients(self, members: slice, parameters: list[Tensor]) -> None:
+        """Add the gradients of a pass's ``pass_parameters`` into ``members``' rows of the parameters' ``.grad``."""
+        for full, part in zip(self.parameters(), parameters):
+            if full.grad is None:
+                full.grad = torch.zeros_like(full)
+            if part.grad is not None:
+                full.grad[members] += part.grad
+
+    def _walk(self, x: Tensor, keep: bool, members: Members = slice(None),
+              parameters: list[Tensor] | None = None) -> MLPTrace:
+        """The batched forward of ``members`` (a slice of the member axis, or a list of member indices) in x's dtype:
+        every trace tensor gets a leading member axis (M, N, ·), except ``inputs[0]`` when the points and the encoding
+        are shared ((N, F)). ``parameters``: those members' weights and biases (``pass_parameters``) to compute with."""
         self.check_inputs(x)
+        if not isinstance(members, slice):
+            members = torch.as_tensor(list(members), dtype=torch.long, device=x.device)
         x = x[members] if x.ndim == 3 else x
-        count = len(range(self.num_members)[members])
-        activation, weight_scales, bias_scales = self._constants(x.dtype, x.device, members)
-        h = self.encode(x, members)
+        count = len(range(self.num_members)[members]) if isinstance(members, slice) else len(members)
+        chosen = members if isinstance(members, slice) else tuple(members.tolist())
+        activation, weight_scales, bias_scales = self._constants(x.dtype, x.device, chosen)
+        h = self.encode(x, chosen)
         inputs, preacts = [h], []
         last = len(self.weights) - 1
+        if parameters is None:
+            parameters = [p[members] for p in self.parameters()]
+        weights, biases = parameters[:last + 1], parameters[last + 1:]
         for layer in range(last + 1):
-            weight = _scaled(self.weights[layer][members].to(x.dtype), weight_scales[layer])
-            if self.biases:
-                bias = _scaled(self.biases[layer][members].to(x.dtype), bias_scales[layer])[:, None, :]
+            weight = _scaled(weights[layer].to(x.dtype), weight_scales[layer])
+            if biases:
+                bias = _scaled(biases[layer].to(x.dtype), bias_scales[layer])[:, None, :]
                 s = torch.baddbmm(bias, h.expand(count, *h.shape[-2:]), weight.transpose(1, 2))
             else:
                 s = torch.matmul(h, weight.transpose(1, 2))
@@ -210,10 +236,11 @@ class CoordMLPEnsemble(nn.Module):
                 preacts.append(s)
                 inputs.append(h)
 
-    def forward(self, x: Tensor, members: slice = slice(None)) -> Tensor:
-        """(N, d) or (M, N, d) coordinates → (M, N, O), member m's output in row m; with ``members``, only theirs
-        (a slice of the member axis: one pass over fewer members, where the device's caches are small)."""
-        return self._walk(x, keep=False, members=members).output
+    def forward(self, x: Tensor, members: Members = slice(None), parameters: list[Tensor] | None = None) -> Tensor:
+        """(N, d) or (M, N, d) coordinates → (M, N, O), member m's output in row m; with ``members`` (a slice of the
+        member axis, or a list of indices), only theirs: a pass over fewer members where a device's caches are
+        small, or only the members still training. ``parameters``: see ``pass_parameters``."""
+        return self._walk(x, keep=False, members=members, parameters=parameters).output
 
     def trace(self, x: Tensor) -> MLPTrace:
         """The batched forward with every layer's input and pre-activation kept (see ``_walk``)."""

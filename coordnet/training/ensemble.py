@@ -202,9 +202,10 @@ class EnsembleModule(LightningModule):
         """The batched network: its members' outputs are the modules' minus constant offsets."""
         return self.model
 
-    def forward(self, x: Tensor, members: slice = slice(None)) -> Tensor:
-        """(N, d) or (M, N, d) coordinates → (M, N, O) predictions (of ``members`` only, if given)."""
-        return self.model(x, members) + self.output_offset[members]
+    def forward(self, x: Tensor, members: slice = slice(None), parameters: list[Tensor] | None = None) -> Tensor:
+        """(N, d) or (M, N, d) coordinates → (M, N, O) predictions (of ``members`` only, if given; ``parameters``:
+        ``CoordMLPEnsemble.pass_parameters``)."""
+        return self.model(x, members, parameters) + self.output_offset[members]
 
     def member_passes(self, rows: int) -> list[slice]:
         """The members of each forward/backward pass of a step: all at once on a GPU; on a CPU, as many as keep a
@@ -240,9 +241,10 @@ class EnsembleModule(LightningModule):
             means = datamodule.train_y.mean(dim=1, keepdim=True)  # (M, 1, O)
             self.output_offset.copy_(torch.where(center[:, None, None], means, 0.0))
 
-    def member_mse(self, x: Tensor, y: Tensor, members: slice = slice(None)) -> Tensor:
+    def member_mse(self, x: Tensor, y: Tensor, members: slice = slice(None),
+                   parameters: list[Tensor] | None = None) -> Tensor:
         """(M,): each member's mean squared error over its N·O values (of ``members`` only, if given)."""
-        return (self(x, members) - y[members]).square().flatten(1).mean(1)
+        return (self(x, members, parameters) - y[members]).square().flatten(1).mean(1)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         """One optimiser step of every member still training; the stopping rule of the module docstring."""
@@ -252,12 +254,16 @@ class EnsembleModule(LightningModule):
         optimizer = self.optimizers()
         optimizer.zero_grad()
         losses, total = [], 0.0
-        for members in self.member_passes(x.shape[-2]):
-            loss = self.member_mse(x, y, members)
+        passes = self.member_passes(x.shape[-2])
+        for members in passes:
+            parameters = self.model.pass_parameters(members) if len(passes) > 1 else None
+            loss = self.member_mse(x, y, members, parameters)
             stopped = self.stopped_at[members]
             stopped.copy_(torch.where((stopped < 0) & ~torch.isfinite(loss), step, stopped))
             loss_sum = torch.where(stopped < 0, loss, 0.0).sum()
             self.manual_backward(loss_sum)
+            if parameters is not None:
+                self.model.add_gradients(members, parameters)
             losses.append(loss.detach())
             total = total + loss_sum.detach()
         losses = torch.cat(losses)
