@@ -246,4 +246,4 @@ def test_a_step_in_passes_of_members_is_the_step_in_one(tmp_path):
         trained.append(module)
     for other in trained[1:]:
         for a, b in zip(trained[0].parameters(), other.parameters()):
-            assert torch.allclose(a, b, rtol=0, atol=1e-6 * a.abs().max().item())
+            assert torch.allclose(a, b, rtol=0, atol=2e-5 * a.abs().max().item())  # float32 round-off, as above
