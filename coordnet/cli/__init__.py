@@ -4,6 +4,7 @@
     coordnet fit --config configs/camera_sine.yaml --print_config
     coordnet test --config runs/camera_sine/version_0/config.yaml --ckpt_path runs/…/checkpoints/last.ckpt
     coordnet predict --ckpt_path runs/…/checkpoints/last.ckpt --resolution 512   # render to PNG / WAV / .npy
+    coordnet sweep --config configs/sweeps/camera_sine.yaml    # many runs of one config, as one batched ensemble
     coordnet demo                                          # camera 128×128, SIREN vs ReLU, PSNR table
 
     coordnet fit --config configs/camera_sine.yaml --ckpt_path runs/camera_sine/version_0/checkpoints/last.ckpt
@@ -15,7 +16,8 @@ run wrote past the checkpoint's step, and the resumed invocation's config is sav
 ``config.yaml`` as ``config_resume_<j>.yaml``. Resuming from an older checkpoint of a run branches it into a new
 version. A resumed fit must ask for the checkpoint's model and data settings: a different one is refused,
 naming each. ``test`` scores the test split (every point under ``memorize``) and writes nothing. ``predict``
-renders a checkpoint (``coordnet.training.render``) and writes only the file it names.
+renders a checkpoint (``coordnet.training.render``) and writes only the file it names. ``sweep`` is
+``coordnet.cli.sweep`` (docs/ensembles.md).
 
 What a config may do: name classes (``class_path``) and functions only from coordnet, ``torch.optim``,
 ``torch.nn`` and Lightning (not its ``LambdaCallback``); anything else, including a module beside the config, is

@@ -171,7 +171,8 @@ class CoordNetCLI(LightningCLI):
         except TrainingInterrupted as err:  # name the command that resumes the run, with the config it saved
             config = Path(self.trainer.log_dir) / self.save_config_kwargs.get("config_filename", "config.yaml")
             imports = "".join(f" --allow_import {shlex.quote(p)}" for p in _extra_imports)
-            err.resume_command = (f"coordnet fit --config {shlex.quote(str(config))} --ckpt_path "
+            command = "fit" if self.model_class is CoordNetModule else "sweep"  # an ensemble: coordnet sweep
+            err.resume_command = (f"coordnet {command} --config {shlex.quote(str(config))} --ckpt_path "
                                   f"{shlex.quote(str(err.checkpoint))}{imports}")
             raise
 

@@ -192,7 +192,7 @@ def train_members(ensemble: CoordMLPEnsemble, x: Tensor, y: Tensor, optimizer: s
         keep = torch.tensor([i not in ended for i in range(len(training))])
         torch.where(keep, losses, 0.0).sum().backward()
         training = [m for i, m in enumerate(training) if i not in ended]
-        opt.step(active=torch.isin(torch.arange(len(lrs)), torch.tensor(training)))
+        opt.step()  # a finished member's parameters are never read again
     return curves
 
 

@@ -137,8 +137,10 @@ def ensemble_layer_factors(ensemble: CoordMLPEnsemble, x: Tensor,
         g = torch.eye(out, dtype=dtype, device=x.device).expand(members, n, out, out)
         grads = [g]
         while preacts:
-            weight = ensemble.scaled_weight(len(preacts), dtype)[:, None]  # (M, 1, n_{l+1}, n_l)
-            g = (g @ weight).mul_(activation.derivative(preacts.pop())[:, :, None, :])  # (M, N, O, n_l)
+            weight = ensemble.scaled_weight(len(preacts), dtype)  # (M, n_{l+1}, n_l)
+            # one bmm over the (M, N·O) rows: a matmul broadcasting over (M, N) would copy W N times
+            g = torch.bmm(g.reshape(members, n * out, -1), weight).view(members, n, out, -1)
+            g = g.mul_(activation.derivative(preacts.pop())[:, :, None, :])  # (M, N, O, n_l)
             grads.append(g)
     grads.reverse()
     bias = len(ensemble.biases) > 0
