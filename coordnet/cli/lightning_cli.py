@@ -98,11 +98,14 @@ class CoordNetCLI(LightningCLI):
                                  "holds a run; leave version unset for a new one, or resume it with --ckpt_path")
 
     def _set_seed(self) -> None:
+        self._check_seed()
+        super()._set_seed()
+
+    def _check_seed(self) -> None:
         # Lightning would replace an out-of-range seed by a random one, with a warning
         seed = self._subcommand_config.get("seed_everything")
         if seed is not None and not isinstance(seed, bool):
             check_seed("seed_everything", seed)
-        super()._set_seed()
 
     def _parse_ckpt_path(self) -> None:
         """Refuse a checkpoint coordnet cannot resume, or one trained with other model or data settings than the
@@ -291,9 +294,7 @@ class _ParseOnly(CoordNetCLI):
         check_trainer_values(self.config)
 
     def _set_seed(self) -> None:
-        seed = self.config.get("seed_everything")
-        if seed is not None and not isinstance(seed, bool):
-            check_seed("seed_everything", seed)
+        self._check_seed()  # checked, not set: parsing changes no global state
 
     def instantiate_classes(self) -> None:
         pass

@@ -40,6 +40,7 @@ from coordnet.ntk.plots import draw_kappa_floor
 from coordnet.ntk.spectrum import numerical_floor
 from coordnet.tables import read_csv_columns
 from coordnet.training import PSNRHistory
+from coordnet.training.ensemble import safe_name
 
 NAME = "convergence"
 IMAGES = ("camera", "astronaut")
@@ -74,8 +75,7 @@ def jobs(quick: bool, out: Path) -> list[dict]:
 
 def run_name(job: dict) -> str:
     """The run's directory name under ``save_dir``: image-protocol-variant-seed, in file-name-safe characters."""
-    text = f"{job['image']}-{job['protocol']}-{job['variant']}-seed{job['seed']}"
-    return "".join(c if c.isalnum() or c in "-_.=+" else "_" for c in text)
+    return safe_name(f"{job['image']}-{job['protocol']}-{job['variant']}-seed{job['seed']}")
 
 
 def steps_to_psnr(values: list[float], target: float) -> int | None:

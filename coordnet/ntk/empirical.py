@@ -281,9 +281,19 @@ def _ensemble_kernel(ensemble: CoordMLPEnsemble, x1: Tensor, x2: Tensor | None, 
     """Every member's kernel, stacked (M, …): one batched factor pass, then each member's Gram."""
     with no_tf32():
         f1 = ensemble_layer_factors(ensemble, x1, dtype)
-        f2 = f1 if x2 is None else ensemble_layer_factors(ensemble, x2, dtype)
-        kernel = torch.stack([kernel_from_factors(a, b, mode, symmetric=x2 is None) for a, b in zip(f1, f2)])
-    return _finish(kernel, mode, normalization, x1.shape[-2], ensemble.out_features)
+        f2 = None if x2 is None else ensemble_layer_factors(ensemble, x2, dtype)
+    return ensemble_kernel_from_factors(f1, f2, mode, normalization)
+
+
+def ensemble_kernel_from_factors(f1: list[LayerFactors], f2: list[LayerFactors] | None, mode: str,
+                                 normalization: str) -> Tensor:
+    """Every member's kernel (M, …) from its ``ensemble_layer_factors`` between the points of ``f1`` and ``f2``
+    (None: f1's own, the symmetric kernel), in ``mode`` and ``normalization`` (N: f1's points)."""
+    with no_tf32():
+        kernel = torch.stack([kernel_from_factors(a, b, mode, symmetric=f2 is None)
+                              for a, b in zip(f1, f1 if f2 is None else f2)])
+    n, outputs = f1[0].inputs[0].shape[0], f1[0].grads[-1].shape[1]
+    return _finish(kernel, mode, normalization, n, outputs)
 
 
 def ntk_layer_diagonals(model: nn.Module, x: Tensor, dtype: torch.dtype = torch.float64,

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import torch
 from pytorch_lightning import LightningModule, Trainer
-from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor
 
-from coordnet.ntk import empirical_ntk, spectrum
-from coordnet.ntk.empirical import diagonals_from_factors, ensemble_layer_factors, find_ensemble
+from coordnet.ntk import spectrum
+from coordnet.ntk.empirical import (diagonals_from_factors, ensemble_kernel_from_factors, ensemble_layer_factors,
+                                    find_ensemble)
 from coordnet.ntk.history import HISTORY_FILE
 from coordnet.tables import write_csv
 from coordnet.training.ensemble_runs import EnsembleRuns
@@ -51,12 +51,11 @@ class EnsembleNTKCallback(NTKSpectrumCallback):
         """Measure every member's NTK at the current step, log each into its run; the rows (None if skipped)."""
         step = trainer.global_step
         with isolated(pl_module):
-            kernels = empirical_ntk(pl_module, self.probe_x, mode=self.mode, normalization=self.normalization)
-            if not torch.isfinite(kernels).all():
-                rank_zero_warn(f"NTKSpectrumCallback: step {step}: a member's NTK has NaN or infinite entries; this "
-                               "measurement is skipped")
+            factors = ensemble_layer_factors(find_ensemble(pl_module), self.probe_x)  # the kernel's and the layers'
+            kernels = self.finite_kernel(ensemble_kernel_from_factors(factors, None, self.mode, self.normalization),
+                                         step)
+            if kernels is None:
                 return None
-            factors = ensemble_layer_factors(find_ensemble(pl_module), self.probe_x)
             layers = [diagonals_from_factors(f).sum(1) for f in factors]
             spectra = [spectrum(kernel) for kernel in kernels]
         if self.kernel_init is None:

@@ -209,10 +209,9 @@ class NTKSpectrumCallback(Callback):
         """
         step = trainer.global_step
         with isolated(pl_module):
-            kernel = empirical_ntk(pl_module, self.probe_x, mode=self.mode, normalization=self.normalization)
-            if not torch.isfinite(kernel).all():
-                rank_zero_warn(f"NTKSpectrumCallback: step {step}: the NTK has NaN or infinite entries (have the "
-                               "parameters diverged?); this measurement is skipped")
+            kernel = self.finite_kernel(empirical_ntk(pl_module, self.probe_x, mode=self.mode,
+                                                      normalization=self.normalization), step)
+            if kernel is None:
                 return None
             spec = spectrum(kernel)
             layers = (ntk_layer_diagonals(pl_module, self.probe_x).sum(1)
@@ -228,6 +227,15 @@ class NTKSpectrumCallback(Callback):
         self._log_tensorboard(trainer, spec, step, self.eigenvalues_init)
         self._write_csv()
         return row
+
+    @staticmethod
+    def finite_kernel(kernel: Tensor, step: int) -> Tensor | None:
+        """``kernel``, or None with a warning naming ``step`` when it has NaN or infinite entries."""
+        if torch.isfinite(kernel).all():
+            return kernel
+        rank_zero_warn(f"NTKSpectrumCallback: step {step}: the NTK has NaN or infinite entries (have the parameters "
+                       "diverged?); this measurement is skipped")
+        return None
 
     def measure_full_data(self, trainer: Trainer, pl_module: LightningModule) -> dict[str, float] | None:
         """Measure the ``full`` kernel over every training point, matrix-free, log it and keep it; the row."""
