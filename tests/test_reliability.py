@@ -14,12 +14,14 @@ import numpy as np
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torch.utils.tensorboard import SummaryWriter
 
 from conftest import Poison
 from coordnet.cli import main
 from coordnet.data import ImageDataModule
 from coordnet.ntk.history import HISTORY_FILE
 from coordnet.training import CoordNetModule, TrainingDiverged, make_trainer
+from coordnet.training.runs import wait_to_log_after
 
 # SIREN 2×32 on a 32×32 image for 60 steps: train/* logged at steps 4, 9, …, 59, test/* and a
 # reconstruction every 20 steps, the NTK every 10, a checkpoint every 20.
@@ -175,6 +177,23 @@ def test_a_killed_run_resumed_from_last_ckpt_ends_bitwise_equal_with_continuous_
     assert [s for s, _ in resumed["train/loss"]] == list(range(4, 60, 5))  # each step once, in order
     assert resumed == logged(uninterrupted)  # every tag at the same steps, every scalar the same value
     assert (run_dir / HISTORY_FILE).read_text() == (uninterrupted / HISTORY_FILE).read_text()
+
+
+def test_a_resumed_writer_is_read_after_the_killed_runs_file_of_the_same_second(tmp_path):
+    # the killed run's file: another process, its name in a second the resumed writer would otherwise share
+    killed = SummaryWriter(str(tmp_path))
+    for step in range(10):
+        killed.add_scalar("loss", 1.0, step)
+    killed.close()
+    (old,) = tmp_path.glob("events.out.tfevents.*")
+    old.rename(tmp_path / f"events.out.tfevents.{int(time.time()) + 1:010d}.host.99999999.0")
+    wait_to_log_after(tmp_path)
+    resumed = SummaryWriter(str(tmp_path), purge_step=5)
+    for step in range(5, 10):
+        resumed.add_scalar("loss", 2.0, step)
+    resumed.close()
+    assert [(e.step, e.value) for e in events(tmp_path).Scalars("loss")] == [(s, 1.0 if s < 5 else 2.0)
+                                                                             for s in range(10)]
 
 
 @pytest.mark.filterwarnings("ignore:Attribute 'activation' is an instance of `nn.Module`")  # see module.py

@@ -28,7 +28,7 @@ from coordnet.training import (CHECKPOINT_DEFAULTS, PROGRESS_BAR_DEFAULTS, TRAIN
 from coordnet.training.checkpoint_io import with_safe_checkpoint_io
 from coordnet.training.quiet import silence_lightning_noise
 from coordnet.training.runs import (checkpoint_differences, claim_version, newer_checkpoint,
-                                    read_checkpoint, run_of_checkpoint)
+                                    read_checkpoint, run_of_checkpoint, wait_to_log_after)
 
 
 DEFAULT_RUN_NAME = "coordnet"
@@ -147,6 +147,7 @@ class CoordNetCLI(LightningCLI):
             return
         logger_args.version = int(run_dir.name.removeprefix("version_"))
         logger_args.purge_step = self._resume_step + 1
+        wait_to_log_after(run_dir)
         resumes = 1
         while (run_dir / f"config_resume_{resumes}.yaml").exists():
             resumes += 1

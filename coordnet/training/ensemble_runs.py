@@ -31,6 +31,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from coordnet.tables import write_csv
 from coordnet.training.callbacks import PSNRHistory
+from coordnet.training.runs import wait_to_log_after
 from coordnet.training.summary import PSNR_TAGS, hparam_values, write_hparams
 
 
@@ -79,7 +80,11 @@ class EnsembleRuns(Callback):
     def _open(self, trainer: Trainer, pl_module: LightningModule) -> None:
         # After the checkpoint's step is restored: a resumed run hides what its interrupted self wrote past it
         purge = trainer.global_step + 1 if trainer.global_step else None
-        self.writers = [SummaryWriter(str(d), purge_step=purge) for d in self.member_dirs(pl_module)]
+        directories = self.member_dirs(pl_module)
+        if purge:
+            for directory in directories:
+                wait_to_log_after(directory)
+        self.writers = [SummaryWriter(str(d), purge_step=purge) for d in directories]
         data = trainer.datamodule
         for m, writer in enumerate(self.writers):
             member_data = data.hparams["member_data"][m] if data is not None else {}

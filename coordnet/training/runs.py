@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -156,3 +157,17 @@ def newer_checkpoint(path: Path, step: int) -> tuple[Path, int] | None:
         if other_step > step and (latest is None or other_step > latest[1]):
             latest = (other, other_step)
     return latest
+
+
+def wait_to_log_after(directory: Path) -> None:
+    """Return once a new event file in ``directory`` would be read after every one already there.
+
+    TensorBoard reads a directory's event files in name order, ``events.out.tfevents.<seconds>.<host>.<pid>.…``:
+    a resumed run that opens its file in the same second as the killed run it continues sorts by process id, and
+    may be read first, so the purge of the killed run's late steps would not apply. This sleeps (under a second)
+    until the clock is past the newest file's second."""
+    seconds = [int(m[1]) for p in directory.glob("events.out.tfevents.*")
+               if (m := re.match(r"events\.out\.tfevents\.(\d+)\.", p.name))]
+    past = max(seconds, default=0) + 1
+    while time.time() < past:
+        time.sleep(max(past - time.time(), 0.0))
