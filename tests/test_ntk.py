@@ -9,7 +9,7 @@ from torch.func import functional_call, jacrev
 
 from coordnet.models import Abs, AbsLinear, CoordMLP, Cos, FourierFeatures, Gaussian, ReLU, Sine
 from coordnet.ntk import (as_blocks, empirical_ntk, kernel_distance, model_spectrum, ntk_diagonal, ntk_layer_diagonals,
-                          ntk_matvec, spectrum, spectrum_from_eigenvalues, target_alignment, top_eigenvalues)
+                          ntk_layer_kernels, ntk_matvec, spectrum, spectrum_from_eigenvalues, target_alignment, top_eigenvalues)
 from coordnet.ntk.history import HISTORY_FILE, read_history
 from coordnet.tables import write_csv
 from coordnet.training import CoordNetModule
@@ -207,6 +207,27 @@ def test_layer_diagonals_are_per_layer_squared_gradient_norms():
         norms = sum((j.reshape(j.shape[0], -1) ** 2).sum(1) for j in jac.values())
         torch.testing.assert_close(per_layer[layer], norms, rtol=1e-10, atol=0)
     torch.testing.assert_close(per_layer.sum(0), ntk_diagonal(model, x))
+
+
+def test_layer_kernels_are_each_layers_jacobian_gram_and_sum_to_the_kernel():
+    torch.manual_seed(10)
+    model = CoordMLP(2, 2, [12, 10], activation="cos", bias=True)
+    x = torch.rand(6, 2)
+    terms = ntk_layer_kernels(model, x)
+    assert terms.shape == (3, 12, 12)
+    double = copy.deepcopy(model).double()
+    for layer, linear in enumerate(double.linears):
+        prefix = f"linears.{layer}."
+
+        def outputs(p):  # f(x) as a function of this layer's parameters only
+            return functional_call(double, {prefix + k: v for k, v in p.items()}, (x.double(),)).reshape(-1)
+
+        jac = torch.cat([j.reshape(j.shape[0], -1) for j in jacrev(outputs)(dict(linear.named_parameters())).values()],
+                        dim=1)
+        torch.testing.assert_close(terms[layer], jac @ jac.T, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(terms.sum(0), empirical_ntk(model, x), rtol=1e-12, atol=1e-12)
+    by_n = ntk_layer_kernels(model, x, mode="trace", normalization="by_n")
+    torch.testing.assert_close(by_n.sum(0), empirical_ntk(model, x, mode="trace", normalization="by_n"))
 
 
 def test_history_csv_round_trip(tmp_path):

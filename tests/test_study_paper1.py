@@ -1,5 +1,6 @@
 """Paper 1's studies: --quick runs through the runner, numbers sane."""
 
+import pytest
 import torch
 
 from coordnet.tables import read_csv_columns
@@ -23,13 +24,22 @@ def test_p1_min_eig_vs_n_quick(tmp_path):
 
 def test_p1_width_scaling_quick(tmp_path):
     printed = run_quick("p1_width_scaling.py", tmp_path).stdout
-    assert "exponent (ours)" in printed
+    assert "Local slope" in printed and "A narrow layer after the wide one" in printed
     columns = read_csv_columns(tmp_path / "width_scaling.csv")
-    assert len(columns["n1"]) == 4 * 4 * 2 and all(columns["lambda_min_reliable"])
-    by_activation = {}
-    for act, lam in zip(columns["activation"], columns["lambda_min"]):
-        by_activation.setdefault(act, []).append(lam)
-    assert len({round(v[0], 6) for v in by_activation.values()}) == 4  # four different networks, not one
+    assert len(columns["n1"]) == 2 * 4 * 4 * 2 + 4 * 2 * 2  # weights × activations × n1 × seeds, + the narrow n2
+    assert all(columns["lambda_min_reliable"])
+    rows = [dict(zip(columns, values)) for values in zip(*columns.values())]
+    for row in rows:
+        for field in ("trace_share", "lambda_min_share"):  # each layer's shares add up to the whole
+            assert sum(row[f"{field}_W{l}"] for l in (1, 2, 3)) == pytest.approx(1, abs=1e-9)
+        # Weyl: λ_min of a sum of PSD terms is at least the sum of theirs
+        assert row["lambda_min"] >= sum(row[f"layer_lambda_min_W{l}"] for l in (1, 2, 3)) * (1 - 1e-9)
+    he_cos5 = [r for r in rows if r["weights"] == "he" and r["activation"] == "cos(5·)"]
+    assert all(r["trace_share_W1"] > 0.8 for r in he_cos5)  # the first layer's term makes cos(5·)'s kernel
+    assert len({round(r["lambda_min"], 6) for r in rows if r["n1"] == 100 and r["seed"] == 0}) == 8  # 8 networks
+    slopes = read_csv_columns(tmp_path / "local_slopes.csv")
+    assert len(slopes["slope"]) == 2 * 4 * 3  # weights × activations × doublings
+    assert all(lo <= s <= hi for s, lo, hi in zip(slopes["slope"], slopes["ci_low"], slopes["ci_high"]))
 
 
 def test_p1_lipschitz_quick(tmp_path):

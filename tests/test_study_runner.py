@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
-
 
 from studies import SCRIPTS
 
@@ -124,3 +124,19 @@ def test_settings_are_overridden_by_name_and_type(tmp_path):
         load_study("p3")
     with pytest.raises(ValueError, match="coordnet.experiments.reporting is not a study: it lacks NAME, jobs"):
         load_study("coordnet.experiments.reporting")
+
+
+def test_seed_bootstrap_and_local_slopes():
+    from coordnet.experiments.reporting import local_slopes, seed_bootstrap
+
+    xs = [100, 200, 400]
+    exact = [[3.0 * x**1.5] * 6 for x in xs]  # no seed noise: the interval is the value itself
+    for _, _, slope, low, high in local_slopes(xs, exact):
+        assert slope == pytest.approx(1.5) and low == pytest.approx(1.5) and high == pytest.approx(1.5)
+    rng = np.random.default_rng(0)
+    noisy = [[3.0 * x**1.5 * np.exp(rng.normal(0, 0.2)) for _ in range(16)] for x in xs]
+    steps = local_slopes(xs, noisy)
+    assert all(low < slope < high and high - low < 0.6 for _, _, slope, low, high in steps)
+    assert sum(low <= 1.5 <= high for *_, low, high in steps) >= 1
+    value, low, high = seed_bootstrap([list(range(1, 17))], np.median)
+    assert value == 8.5 and 5 <= low < 8.5 < high <= 12

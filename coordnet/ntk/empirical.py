@@ -310,6 +310,21 @@ def ntk_layer_diagonals(model: nn.Module, x: Tensor, dtype: torch.dtype = torch.
     return per_layer / x.shape[0] if normalization == "by_n" else per_layer
 
 
+def ntk_layer_kernels(model: nn.Module, x: Tensor, mode: Mode = "full", normalization: Normalization = "raw",
+                      dtype: torch.dtype = torch.float64) -> Tensor:
+    """Each layer's term of the kernel at ``x`` (N, d): Θ_l = (G_l G_lᵀ) ⊙ (c_w² H_{l−1} H_{l−1}ᵀ + c_b²), the Gram
+    of the gradients with respect to layer l's weights and bias, stacked (L, …) in ``mode``'s shape; their sum is
+    ``empirical_ntk(model, x, mode=mode)``. An MLP only (the layer-wise engine)."""
+    _check(mode, normalization)
+    mlp = require_mlp(model, "ntk_layer_kernels")
+    with no_tf32():
+        f = layer_factors(mlp, x, dtype)
+        terms = [kernel_from_factors(one, one, mode, symmetric=True)
+                 for one in (LayerFactors([h], [g], [cw], [cb])
+                             for h, g, cw, cb in zip(f.inputs, f.grads, f.weight_scales, f.bias_scales))]
+    return torch.stack([_finish(t, mode, normalization, x.shape[0], mlp.out_features) for t in terms])
+
+
 def diagonals_from_factors(f: LayerFactors) -> Tensor:
     """(L, N·O): layer l's ‖G_l[i, o]‖² (c_w² ‖H_{l−1}[i]‖² + c_b²) for each point i and output o (raw)."""
     return torch.stack([((g**2).sum(-1) * (cw * (h**2).sum(-1, keepdim=True) + cb)).reshape(-1)
