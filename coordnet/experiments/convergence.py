@@ -251,19 +251,26 @@ def rank_correlations(records: list[dict]) -> list[list]:
 
 
 def _draw_panel(axes, records: list[dict], image: str, protocol: str, variants: list[str]) -> None:
-    """One (image, protocol) column: mean PSNR against step (top), geometric-mean κ against step (bottom)."""
+    """One (image, protocol) column: mean PSNR against step (top), geometric-mean κ against step (bottom), each
+    with the seeds' range shaded."""
     for i, variant in enumerate(variants):
         runs = [r for r in records if (r["image"], r["protocol"], r["variant"]) == (image, protocol, variant)]
         if not runs:
             continue
         if protocol == "memorize":
-            axes[0].plot(np.mean([r["curve_train_psnr"] for r in runs], axis=0), color=f"C{i}", lw=1, label=variant)
+            curves = np.array([r["curve_train_psnr"] for r in runs])
+            steps = np.arange(curves.shape[1])
+            axes[0].plot(steps, curves.mean(axis=0), color=f"C{i}", lw=1, label=variant)
         else:
             steps = [s for s, _ in runs[0]["curve_test"]]
-            axes[0].plot(steps, np.mean([[v for _, v in r["curve_test"]] for r in runs], axis=0),
-                         color=f"C{i}", lw=1, marker=".", ms=3, label=variant)
-        kappa = np.exp(np.mean([np.log(r["curve_kappa"]) for r in runs], axis=0))
+            curves = np.array([[v for _, v in r["curve_test"]] for r in runs])
+            axes[0].plot(steps, curves.mean(axis=0), color=f"C{i}", lw=1, marker=".", ms=3, label=variant)
+        axes[0].fill_between(steps, curves.min(axis=0), curves.max(axis=0), color=f"C{i}", alpha=0.15, lw=0)
+        kappas = np.array([r["curve_kappa"] for r in runs])
+        kappa = np.exp(np.log(kappas).mean(axis=0))
         axes[1].plot(runs[0]["curve_ntk_step"], kappa, color=f"C{i}", lw=1, marker=".", ms=3)
+        axes[1].fill_between(runs[0]["curve_ntk_step"], kappas.min(axis=0), kappas.max(axis=0), color=f"C{i}",
+                             alpha=0.15, lw=0)
     first = next(r for r in records if (r["image"], r["protocol"]) == (image, protocol))
     size = f"{first['resolution']}², {len(first['curve_train_psnr']) - 1} steps"
     which = "train" if protocol == "memorize" else "test"
@@ -275,9 +282,9 @@ def _draw_panel(axes, records: list[dict], image: str, protocol: str, variants: 
 
 
 def figure(records: list[dict]) -> Figure:
-    """Top row: PSNR against step, mean over seeds, per (image, protocol) — train PSNR under ``memorize``,
-    test PSNR (markers at the validations) under ``fourier``. Bottom row: κ of the probe NTK against step
-    (geometric mean over seeds) and its float64 floor 1/(N·eps), N the probe size (every run has more training
+    """Top row: PSNR against step, mean over seeds (their range shaded), per (image, protocol) — train PSNR under
+    ``memorize``, test PSNR (markers at the validations) under ``fourier``. Bottom row: κ of the probe NTK against
+    step (geometric mean over seeds, their range shaded) and its float64 floor 1/(N·eps), N the probe size (every run has more training
     pixels than that). One legend below the panels, which all share its series."""
     panels = list(dict.fromkeys((r["image"], r["protocol"]) for r in records))
     variants = list(dict.fromkeys(r["variant"] for r in records))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from matplotlib.figure import Figure
 
@@ -73,21 +74,27 @@ def tables(records: list[dict]) -> dict[str, list[dict]]:
 
 
 def table(records: list[dict]) -> list[dict]:
-    """Per (activation, n0, n3): mean ELip over seeds and paper 1's value."""
+    """Per (activation, n0, n3): mean, smallest and largest ELip over seeds, and paper 1's value."""
+    seeds = lambda m: [r["elip"] for r in records  # noqa: E731
+                       if (r["activation"], r["n0"], r["n3"]) == (m["activation"], m["n0"], m["n3"])]
     return [{"activation": m["activation"], "n0": m["n0"], "n3": m["n3"], "elip_mean": m["elip"],
+             "elip_min": min(seeds(m)), "elip_max": max(seeds(m)),
              "paper": dict(zip(P1_LIP_WIDTHS, P1_LIPSCHITZ.get((m["activation"], m["n0"]), ()))).get(m["n3"])}
             for m in group_means(records, ("activation", "n0", "n3"), ("elip",))]
 
 
 def figure(table: list[dict]) -> Figure:
-    """ELip against n3, one panel per activation, one colour per n0: ours and paper 1's digitised values."""
+    """ELip against n3, one panel per activation, one colour per n0: ours (mean, bars from the smallest to the
+    largest seed) and paper 1's digitised values."""
     fig = Figure(figsize=(11, 4))
     axes = fig.subplots(1, 2)
     for ax, act in zip(axes, ACTIVATIONS):
         for i, n0 in enumerate(sorted({t["n0"] for t in table})):
             mine = [t for t in table if t["activation"] == act and t["n0"] == n0]
-            ax.plot([t["n3"] for t in mine], [t["elip_mean"] for t in mine], "o-", color=f"C{i}",
-                    label=f"n0 = {n0}: ours")
+            means = np.array([t["elip_mean"] for t in mine])
+            spread = [means - [t["elip_min"] for t in mine], [t["elip_max"] for t in mine] - means]
+            ax.errorbar([t["n3"] for t in mine], means, yerr=spread, fmt="o-", ms=4, capsize=3, color=f"C{i}",
+                        label=f"n0 = {n0}: ours (mean, seeds' range)")
             paper = [t for t in mine if t["paper"]]
             ax.plot([t["n3"] for t in paper], [t["paper"] for t in paper], "x--", color=f"C{i}", lw=0.8,
                     label=f"n0 = {n0}: paper 1")

@@ -85,7 +85,7 @@ def run(job: dict) -> dict:
             "layer_lambda_min": [spectrum(term).lambda_min for term in terms]}
 
 
-def _main(records: list[dict]) -> list[dict]:
+def _width_sweep(records: list[dict]) -> list[dict]:
     """The width sweep's records (N = the sweep's points, n2 = N2), by (regime, activation, n1, seed)."""
     points = max(r["points"] for r in records)
     rows = [r for r in records if r["points"] == points and r["n2"] == N2]
@@ -116,7 +116,7 @@ def _by_width(rows: list[dict], weights: str, name: str, field=lambda r: r["lamb
 def exponents(records: list[dict]) -> list[dict]:
     """Per (regime, activation): the one-line fit over every (n1, seed) with its 95% t-interval, and the local
     slope of each doubling with its seed-bootstrap interval (``slopes``: (n1, 2·n1, slope, low, high))."""
-    rows = _main(records)
+    rows = _width_sweep(records)
     out = []
     for weights in WEIGHTS:
         for name in ACTIVATIONS:
@@ -134,7 +134,7 @@ def exponents(records: list[dict]) -> list[dict]:
 def shares(records: list[dict], weights: str = "he") -> list[dict]:
     """Per (activation, n1) of the width sweep in ``weights``: the median over seeds of each layer's share of the
     trace and of λ_min, and of λ_min(K_l) alone."""
-    rows = _main(records)
+    rows = _width_sweep(records)
     out = []
     for name in ACTIVATIONS:
         for field in ("trace_share", "lambda_min_share", "layer_lambda_min"):
@@ -154,7 +154,7 @@ def tables(records: list[dict]) -> dict[str, list[dict]]:
 def figure(records: list[dict], fits: list[dict]) -> Figure:
     """(a) λ_min against n1, every seed a dot, He solid and fixed variances dashed; (b) the local slope of each
     doubling with its 95% interval, against paper 1's claims; (c) each layer's share of λ_min under He."""
-    rows = _main(records)
+    rows = _width_sweep(records)
     fig = Figure(figsize=(14, 4.8), layout="constrained")
     ax_lam, ax_slope, ax_share = fig.subplots(1, 3)
     styles = {"he": "-", "fixed": "--"}
@@ -200,7 +200,7 @@ def figure(records: list[dict], fits: list[dict]) -> Figure:
 def report(records: list[dict]) -> tuple[Figure, str]:
     """The figure; summary.md: local slopes and the one-line fit against paper 1's claims, each layer's shares,
     and the narrow second layer."""
-    rows, fits = _main(records), exponents(records)
+    rows, fits = _width_sweep(records), exponents(records)
     seeds = len({r["seed"] for r in rows})
     doublings = [f"{a}→{b}" for a, b, *_ in fits[0]["slopes"]]
     slope_rows = [[e["weights"], e["activation"]] + [interval(s, lo, hi, 2) for _, _, s, lo, hi in e["slopes"]]
