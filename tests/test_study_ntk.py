@@ -50,3 +50,15 @@ def test_ntk_cos_vs_relu_quick_and_a_rerun_only_redraws(tmp_path):
     printed = run_quick("ntk_cos_vs_relu.py", out, "--set", f"SAVE_DIR={runs}").stderr
     assert "2 of 2 already done" in printed  # resumed from records.jsonl: nothing trained again
     assert not (runs / "camera_cos" / "version_1").exists() and (out / "summary.md").read_text() == summary
+
+
+def test_ntk_linearised_quick_the_wide_network_follows_its_kernel_and_siren_parts(tmp_path):
+    printed = run_quick("ntk_linearised.py", tmp_path).stdout
+    assert "real and linearised test PSNR" in printed
+    records = {r["network"]: r for r in map(json.loads, (tmp_path / "records.jsonl").read_text().splitlines())}
+    from coordnet.experiments.ntk_linearised import parting
+
+    wide, siren = records["relu, NTK parametrisation, 2 × WIDE"], records["SIREN ω0 = 30, 3 × 256"]
+    assert wide["curve_real"][0] == pytest.approx(wide["curve_predicted"][0], abs=1e-9)  # step 0: the same network
+    assert parting(wide)[0] < 0.5 and parting(siren)[0] > 2 * parting(wide)[0]
+    assert all(np.isfinite(r["curve_predicted"]).all() for r in records.values())
