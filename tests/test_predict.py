@@ -84,3 +84,21 @@ def test_bad_inputs_say_what_was_expected():
         predictor.after_steps(10, 2.5 / torch.linalg.eigvalsh(k_train)[-1].item())
     with pytest.raises(ValueError, match="expected t ≥ 0"):
         predictor.after_time(-1.0)
+
+
+def test_kernel_eigenfunctions_equal_the_dense_eigenvectors_and_their_energy():
+    from coordnet.ntk.eigenfunctions import kernel_eigenfunctions
+
+    torch.manual_seed(1)
+    net = CoordMLP(2, 2, [24, 24], activation="sine", init="siren")
+    x = pixel_grid(12, 12)
+    y = torch.stack([x[:, 0] ** 2, torch.sin(3 * x[:, 1])], dim=1)
+    found = kernel_eigenfunctions(net, x, k=6, targets=y, tol=1e-12)
+    values, vectors = torch.linalg.eigh(empirical_ntk(net, x))
+    torch.testing.assert_close(found.eigenvalues, values.flip(0)[:6], rtol=1e-9, atol=0)
+    overlaps = (found.vectors.T @ vectors.flip(1)[:, :6]).abs().diagonal()
+    torch.testing.assert_close(overlaps, torch.ones(6, dtype=torch.float64), rtol=0, atol=1e-8)
+    assert (found.vectors.gather(0, found.vectors.abs().argmax(0, keepdim=True)) > 0).all()  # signs fixed
+    centred = (y.double() - y.double().mean(0)).reshape(-1)
+    dense = ((vectors.flip(1)[:, :6].T @ centred) ** 2).sum() / (centred @ centred)
+    assert found.energy_fraction == pytest.approx(dense.item(), rel=1e-8)

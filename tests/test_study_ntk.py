@@ -62,3 +62,15 @@ def test_ntk_linearised_quick_the_wide_network_follows_its_kernel_and_siren_part
     assert wide["curve_real"][0] == pytest.approx(wide["curve_predicted"][0], abs=1e-9)  # step 0: the same network
     assert parting(wide)[0] < 0.5 and parting(siren)[0] > 2 * parting(wide)[0]
     assert all(np.isfinite(r["curve_predicted"]).all() for r in records.values())
+
+
+def test_ntk_eigenfunctions_quick_draws_every_network(tmp_path):
+    printed = run_quick("ntk_eigenfunctions.py", tmp_path).stdout
+    assert "eigenfunctions" in printed and (tmp_path / "ntk_eigenfunctions.png").stat().st_size > 10_000
+    records = [json.loads(line) for line in (tmp_path / "records.jsonl").read_text().splitlines()]
+    assert len(records) == 3
+    for r in records:
+        vectors = np.load(r["vectors"])
+        assert vectors.shape == (32 * 32, 4)
+        np.testing.assert_allclose(vectors.T @ vectors, np.eye(4), atol=1e-5)  # orthonormal (stored as float32)
+        assert r["eigenvalues"] == sorted(r["eigenvalues"], reverse=True) and 0 < r["energy_fraction"] < 1
