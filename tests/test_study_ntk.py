@@ -58,7 +58,7 @@ def test_ntk_linearised_quick_the_wide_network_follows_its_kernel_and_siren_part
     records = {r["network"]: r for r in map(json.loads, (tmp_path / "records.jsonl").read_text().splitlines())}
     from coordnet.experiments.ntk_linearised import parting
 
-    wide, siren = records["relu, NTK parametrisation, 2 × WIDE"], records["SIREN ω0 = 30, 3 × 256"]
+    wide, siren = records["relu, NTK parametrisation"], records["SIREN ω0 = 30"]
     assert wide["curve_real"][0] == pytest.approx(wide["curve_predicted"][0], abs=1e-9)  # step 0: the same network
     assert parting(wide)[0] < 0.5 and parting(siren)[0] > 2 * parting(wide)[0]
     assert all(np.isfinite(r["curve_predicted"]).all() for r in records.values())

@@ -284,8 +284,8 @@ def _draw_panel(axes, records: list[dict], image: str, protocol: str, variants: 
 def figure(records: list[dict]) -> Figure:
     """Top row: PSNR against step, mean over seeds (their range shaded), per (image, protocol) — train PSNR under
     ``memorize``, test PSNR (markers at the validations) under ``fourier``. Bottom row: κ of the probe NTK against
-    step (geometric mean over seeds, their range shaded) and its float64 floor 1/(N·eps), N the probe size (every run has more training
-    pixels than that). One legend below the panels, which all share its series."""
+    step (geometric mean over seeds, their range shaded) and its float64 floor 1/(N·eps), N the probe size (every
+    run has more training pixels than that). One legend below the panels, which all share its series."""
     panels = list(dict.fromkeys((r["image"], r["protocol"]) for r in records))
     variants = list(dict.fromkeys(r["variant"] for r in records))
     fig = Figure(figsize=(4.5 * len(panels), 8), layout="constrained")

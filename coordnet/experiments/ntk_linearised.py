@@ -30,10 +30,10 @@ EVAL_EVERY = 25
 SEEDS = 2
 WIDE = 2048
 TOLERANCE_DB = 0.5
-NETWORKS = {  # name → CoordMLP settings (hidden widths filled in by jobs)
-    "relu, NTK parametrisation, 2 × WIDE": {"activation": "relu", "init": "he", "parametrization": "ntk",
-                                            "bias_std": 0.1, "wide": True},
-    "SIREN ω0 = 30, 3 × 256": {"activation": "sine", "init": "siren", "wide": False},
+NETWORKS = {  # name → CoordMLP settings (hidden widths filled in by jobs: 2 × WIDE, or SIREN's 3 × 256)
+    "relu, NTK parametrisation": {"activation": "relu", "init": "he", "parametrization": "ntk", "bias_std": 0.1,
+                                  "wide": True},
+    "SIREN ω0 = 30": {"activation": "sine", "init": "siren", "wide": False},
 }
 
 
@@ -96,6 +96,11 @@ class WithOffset(torch.nn.Module):
         return self.net(x) + self.offset
 
 
+def label(record: dict) -> str:
+    """The network's name with its hidden widths, e.g. ``relu, NTK parametrisation, 2 × 2048``."""
+    return f"{record['network']}, {len(record['hidden'])} × {record['hidden'][0]}"
+
+
 def parting(record: dict, tolerance: float = TOLERANCE_DB) -> tuple[float, int | None]:
     """(the largest |real − predicted| test PSNR over the curve, the first step where it exceeds ``tolerance``)."""
     gaps = np.abs(np.array(record["curve_real"]) - np.array(record["curve_predicted"]))
@@ -109,11 +114,11 @@ def figure(records: list[dict]) -> Figure:
     ax = fig.subplots()
     for i, name in enumerate(dict.fromkeys(r["network"] for r in records)):
         for j, r in enumerate(r for r in records if r["network"] == name):
-            label = (lambda what: f"{name.replace('WIDE', str(r['hidden'][0]))}: {what}") if j == 0 else (
-                lambda what: None)
-            ax.plot(r["curve_step"], r["curve_real"], color=f"C{i}", lw=1.2, label=label("real"))
+            first_seed = j == 0  # one legend entry per network
+            ax.plot(r["curve_step"], r["curve_real"], color=f"C{i}", lw=1.2,
+                    label=f"{label(r)}: real" if first_seed else None)
             ax.plot(r["curve_step"], r["curve_predicted"], color=f"C{i}", lw=1.2, ls="--",
-                    label=label("linearised at step 0"))
+                    label=f"{label(r)}: linearised at step 0" if first_seed else None)
     first = records[0]
     ax.set(xlabel="gradient-descent step (η = 1/λ_max(Θ₀))", ylabel="test PSNR (dB), held-out pixels",
            title=f"{first['image']} {first['resolution']}², fourier split, real against the kernel's prediction")
@@ -126,7 +131,7 @@ def report(records: list[dict]) -> tuple[Figure, str]:
     rows = []
     for r in records:
         largest, step = parting(r)
-        rows.append([r["network"].replace("WIDE", str(r["hidden"][0])), r["seed"], r["curve_real"][-1],
+        rows.append([label(r), r["seed"], r["curve_real"][-1],
                      r["curve_predicted"][-1], largest, "never" if step is None else step])
     first = records[0]
     return figure(records), "\n".join([

@@ -93,12 +93,12 @@ def figure(summary: list[dict]) -> Figure:
 def slopes(summary: list[dict], records: list[dict]) -> list[list]:
     """Per (activation, n1/N): the log-log slope of mean λ_min in N, ours with its seed-bootstrap 95% interval and
     paper 1's data's, and paper 1's width claim (which this slope does not test: n1 grows with N)."""
-    rows = []
+    rows, by_seed_order = [], sorted(records, key=lambda r: r["seed"])
     for act in ACTIVATIONS:
         for mult in sorted({s["multiplier"] for s in summary}):
             mine = [s for s in summary if s["activation"] == act and s["multiplier"] == mult]
             ns = [s["N"] for s in mine]
-            by_seed = [[r["lambda_min"] for r in sorted(records, key=lambda r: r["seed"])
+            by_seed = [[r["lambda_min"] for r in by_seed_order
                         if (r["activation"], r["multiplier"], r["N"]) == (act, mult, n)] for n in ns]
             ours, paper = slopes_ours_and_paper(mine, "N", "lambda_min_mean")
             _, low, high = seed_bootstrap(by_seed, lambda *v: loglog_slope(ns, [x.mean() for x in v]))

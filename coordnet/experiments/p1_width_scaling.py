@@ -32,7 +32,7 @@ from matplotlib.lines import Line2D
 from coordnet.experiments.networks import p1_inputs, p1_network
 from coordnet.experiments.reporting import interval, local_slopes, markdown_table, ticks_at
 from coordnet.models import Cos, ReLU
-from coordnet.ntk import ntk_layer_kernels, spectrum
+from coordnet.ntk import ntk_layer_kernels, spectrum, spectrum_from_eigenvalues
 
 NAME = "p1_width_scaling"
 ACTIVATIONS = {"cos(1·)": Cos(1.0), "cos(5·)": Cos(5.0), "cos(30·)": Cos(30.0), "relu": ReLU()}
@@ -75,8 +75,9 @@ def run(job: dict) -> dict:
     network = p1_network(job["n1"], ACTIVATIONS[job["activation"]], job["input_dim"], job["n2"], job["weights"])
     terms = ntk_layer_kernels(network, p1_inputs(job["points"], job["seed"], job["input_dim"]))  # (3, N, N)
     kernel = terms.sum(0)
-    spec = spectrum(kernel)
-    bottom = torch.linalg.eigh(kernel).eigenvectors[:, 0]
+    eigenvalues, eigenvectors = torch.linalg.eigh(kernel)  # once: the spectrum and the bottom eigenvector
+    spec = spectrum_from_eigenvalues(eigenvalues, kernel.diagonal().sum().item())
+    bottom = eigenvectors[:, 0]
     rayleigh = torch.einsum("i,lij,j->l", bottom, terms, bottom)
     return {"lambda_min": spec.lambda_min, "lambda_max": spec.lambda_max,
             "lambda_min_reliable": int(spec.lambda_min_reliable),

@@ -88,14 +88,15 @@ def table(records: list[dict]) -> list[dict]:
         kernels = np.array([r["kernel"] for r in group])
         median = seed_bootstrap([errors], np.median)
         # ‖K̄ − K∞‖² = ‖E K_m − K∞‖² + (the seeds' variance)/S on average: the part that is not seed noise
-        squared = np.linalg.norm(kernels.mean(axis=0) - limit) ** 2
+        mean_kernel = kernels.mean(axis=0)
+        squared = np.linalg.norm(mean_kernel - limit) ** 2
         noise = kernels.var(axis=0, ddof=1).sum() / len(group) if len(group) > 1 else float("nan")
         # the notes' quantity: the error of kernels averaged over 4 seeds, for each disjoint group of 4
         fours = [relative_error(kernels[i:i + 4].mean(axis=0), limit) for i in range(0, len(group) - 3, 4)]
         rows.append({"activation": name, "depth": depth, "width": width, "seeds": len(group),
                      "error_median": median[0], "error_median_low": median[1], "error_median_high": median[2],
                      "error_mean": float(np.mean(errors)),
-                     "averaged_error": relative_error(kernels.mean(axis=0), limit),
+                     "averaged_error": relative_error(mean_kernel, limit),
                      "bias": float(np.sqrt(max(squared - noise, 0.0)) / np.linalg.norm(limit)),
                      "averaged4_median": float(np.median(fours)) if fours else float("nan"),
                      "averaged4_min": min(fours, default=float("nan")),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from coordnet.ntk.empirical import ntk_matvec
+from coordnet.ntk.empirical import ntk_matvec, require_mlp
 from coordnet.ntk.spectrum import top_eigenpairs
 
 
@@ -33,8 +33,7 @@ def kernel_eigenfunctions(model: nn.Module, x: Tensor, k: int = 16, targets: Ten
     """The ``k`` largest eigenpairs of the raw ``full`` NTK of ``model`` on ``x`` (N, d), by Lanczos on the
     matrix-free product (float64, relative tolerance ``tol``); with ``targets`` (N, O), the centred target's
     energy fraction in their span."""
-    with torch.no_grad():
-        outputs = model(x[:1]).reshape(1, -1).shape[1]
+    outputs = require_mlp(model, "kernel_eigenfunctions").out_features
     values, vectors = top_eigenpairs(ntk_matvec(model, x), x.shape[0] * outputs, k, tol)
     values, vectors = values.flip(0), vectors.flip(1)
     peak = vectors.gather(0, vectors.abs().argmax(0, keepdim=True))
